@@ -1,0 +1,130 @@
+#include "bridge/config.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace bridge {
+
+namespace {
+
+std::string read_file(const std::string& path, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw CLI::ValidationError(what, "cannot read " + path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> parts;
+    std::string part;
+    std::istringstream in(text);
+    while (std::getline(in, part, sep))
+        if (!part.empty()) parts.push_back(part);
+    return parts;
+}
+
+// "host:port" or ":port" or "port".
+void parse_listen(const std::string& listen, gateway::gateway_config& g) {
+    const auto colon = listen.rfind(':');
+    const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+    int value = -1;
+    try {
+        std::size_t used = 0;
+        value = std::stoi(port, &used);
+        if (used != port.size()) value = -1;
+    } catch (const std::exception&) {
+    }
+    if (value < 0 || value > 65535) throw CLI::ValidationError("--listen", "expected host:port, got " + listen);
+    g.listen_host = host.empty() ? "0.0.0.0" : host;
+    g.port = static_cast<uint16_t>(value);
+}
+
+}  // namespace
+
+std::optional<int> parse_config(int argc, const char* const* argv, bridge_config& out) {
+    CLI::App app{"bridge: delivers agent events from Kafka to the WebSockets of their users.\n"
+                 "Every flag can also be set by the environment variable shown beside it."};
+    app.option_defaults()->always_capture_default();
+
+    auto& r = out.reader;
+    auto& g = out.gateway;
+    auto& j = out.jwt;
+    std::string topics = "agent-events";
+    std::string listen = "0.0.0.0:8080";
+    std::string secret_file, public_key_file;
+    std::vector<std::string> kafka_properties;
+    r.brokers = "127.0.0.1:9092";
+    j.alg = "HS256";
+
+    app.add_option("--brokers", r.brokers, "Kafka bootstrap servers")->envname("BRIDGE_BROKERS");
+    app.add_option("--topics", topics, "Topics to read, comma-separated")->envname("BRIDGE_TOPICS");
+    app.add_option("--kafka-property", kafka_properties,
+                   "Extra librdkafka property key=value (repeatable; in the environment, comma-separated)")
+        ->envname("BRIDGE_KAFKA_PROPERTY")->delimiter(',');
+    app.add_option("--max-record-bytes", r.max_record_bytes, "Larger records are rejected (too_large)")
+        ->envname("BRIDGE_MAX_RECORD_BYTES")->check(CLI::Range(std::size_t{64}, std::size_t{64} << 20));
+    app.add_option("--metadata-refresh-ms", r.metadata_refresh_ms, "How often new partitions and lag are checked")
+        ->envname("BRIDGE_METADATA_REFRESH_MS")->check(CLI::Range(100, 3600000));
+    app.add_option("--listen", listen, "Address and port for WebSockets and HTTP")->envname("BRIDGE_LISTEN");
+    app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")
+        ->envname("BRIDGE_JWT_ALG")->check(CLI::IsMember({"HS256", "RS256"}));
+    app.add_option("--jwt-secret", j.secret, "HS256 shared secret (prefer the environment or a file)")
+        ->envname("BRIDGE_JWT_SECRET")->capture_default_str()->default_str("");
+    app.add_option("--jwt-secret-file", secret_file, "File holding the HS256 secret")->envname("BRIDGE_JWT_SECRET_FILE");
+    app.add_option("--jwt-public-key-file", public_key_file, "PEM file with the RS256 public key")
+        ->envname("BRIDGE_JWT_PUBLIC_KEY_FILE");
+    app.add_option("--jwt-issuer", j.issuer, "Required iss claim (empty: not checked)")->envname("BRIDGE_JWT_ISSUER");
+    app.add_option("--jwt-audience", j.audience, "Required aud claim (empty: not checked)")->envname("BRIDGE_JWT_AUDIENCE");
+    app.add_option("--jwt-leeway-s", j.leeway_s, "Clock skew allowed on exp and nbf, seconds")
+        ->envname("BRIDGE_JWT_LEEWAY_S")->check(CLI::Range(0, 300));
+    app.add_option("--max-sockets-per-user", g.max_sockets_per_user, "A newer socket closes the oldest (4001)")
+        ->envname("BRIDGE_MAX_SOCKETS_PER_USER")->check(CLI::Range(1, 1000));
+    app.add_option("--max-sockets", g.max_sockets, "Upgrades past this get HTTP 503")
+        ->envname("BRIDGE_MAX_SOCKETS")->check(CLI::Range(1, 10000000));
+    app.add_option("--max-inbound-bytes", g.max_inbound_bytes, "Largest client message; larger closes with 1009")
+        ->envname("BRIDGE_MAX_INBOUND_BYTES")->check(CLI::Range(64, 1 << 20));
+    app.add_option("--send-buffer-bytes", g.send_buffer_bytes, "Per-socket send buffer; past it the socket closes (4002)")
+        ->envname("BRIDGE_SEND_BUFFER_BYTES")->check(CLI::Range(std::size_t{1024}, std::size_t{256} << 20));
+    app.add_option("--ping-interval-ms", g.ping_interval_ms, "Ping every socket this often (0: never)")
+        ->envname("BRIDGE_PING_INTERVAL_MS")->check(CLI::Range(0L, 3600000L));
+    app.add_option("--pong-timeout-ms", g.pong_timeout_ms, "Close a socket that does not answer a ping (4003)")
+        ->envname("BRIDGE_PONG_TIMEOUT_MS")->check(CLI::Range(100L, 600000L));
+    app.add_option("--drain-timeout-ms", g.drain_timeout_ms, "On SIGTERM, wait this long for sockets to close")
+        ->envname("BRIDGE_DRAIN_TIMEOUT_MS")->check(CLI::Range(0L, 600000L));
+    app.add_option("--log-level", out.log_level, "trace, debug, info, warn, error")
+        ->envname("BRIDGE_LOG_LEVEL")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+
+    try {
+        app.parse(argc, argv);
+        r.topics = split(topics, ',');
+        if (r.topics.empty()) throw CLI::ValidationError("--topics", "at least one topic is needed");
+        for (const auto& kv : kafka_properties) {
+            const auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0)
+                throw CLI::ValidationError("--kafka-property", "expected key=value, got " + kv);
+            r.kafka[kv.substr(0, eq)] = kv.substr(eq + 1);
+        }
+        parse_listen(listen, g);
+        if (!secret_file.empty()) j.secret = read_file(secret_file, "--jwt-secret-file");
+        while (!j.secret.empty() && (j.secret.back() == '\n' || j.secret.back() == '\r')) j.secret.pop_back();
+        if (!public_key_file.empty()) j.public_key_pem = read_file(public_key_file, "--jwt-public-key-file");
+        if (j.alg == "HS256" && j.secret.empty())
+            throw CLI::ValidationError("--jwt-secret", "HS256 needs --jwt-secret or --jwt-secret-file");
+        if (j.alg == "RS256" && j.public_key_pem.empty())
+            throw CLI::ValidationError("--jwt-public-key-file", "RS256 needs a public key file");
+    } catch (const CLI::CallForHelp&) {
+        std::cout << app.help();
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "bridge: bad configuration: " << e.what() << "\n(see bridge --help)\n";
+        return 2;
+    }
+    return std::nullopt;
+}
+
+}  // namespace bridge

@@ -1,0 +1,76 @@
+// bridge: one stateless worker. Reads every partition of the agent-event topics and
+// pushes each event to the WebSockets of its user held by this worker.
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <pthread.h>
+#include <stdexcept>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "bridge/config.hpp"
+#include "bridge/log.hpp"
+#include "consumers/kafka_reader.hpp"
+#include "ws_gateway/gateway.hpp"
+
+namespace {
+
+// SIGTERM and SIGINT are blocked in every thread and taken by one waiting thread.
+sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+}
+
+int serve(const bridge::bridge_config& config) {
+    using namespace bridge;
+    std::unique_ptr<consumers::kafka_reader> reader;
+    gateway::gateway_hooks hooks{
+        [&reader] { return reader && reader->ready(); },
+        [&reader] { return reader ? reader->metrics_text() : std::string(); },
+    };
+    gateway::gateway gw(config.gateway, gateway::jwt_verifier(config.jwt), std::move(hooks));
+    reader = std::make_unique<consumers::kafka_reader>(config.reader, gw);
+    reader->start();
+    spdlog::info("listening on {}:{} for topics of {}", config.gateway.listen_host, gw.port(), config.reader.brokers);
+
+    const sigset_t signals = stop_signals();
+    std::thread waiter([&gw, signals] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        spdlog::info("signal {}: draining", sig);
+        gw.shutdown();
+    });
+    waiter.detach();
+
+    gw.run();
+    reader->stop();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bridge::bridge_config config;
+    if (auto code = bridge::parse_config(argc, argv, config)) return *code;
+    bridge::setup_json_logging(config.log_level);
+
+    const sigset_t signals = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    try {
+        return serve(config);
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "bridge: bad configuration: " << e.what() << "\n";
+        spdlog::error("bad configuration: {}", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,320 @@
+#include "consumers/kafka_reader.hpp"
+
+#include <array>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+namespace bridge::consumers {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr int metadata_timeout_ms = 2000;
+constexpr std::size_t max_batch_events = 1024;
+constexpr std::size_t max_batch_records = 4096;
+constexpr std::size_t reason_count = 6;
+
+// Logs at most once a second per key, counting what it held back.
+class rate_limited_log {
+public:
+    template <typename... Args>
+    void warn(std::size_t key, fmt::format_string<Args...> format, Args&&... args) {
+        auto& slot = slots_[key % slots_.size()];
+        const auto now = clock_type::now();
+        if (now - slot.last < std::chrono::seconds(1)) {
+            ++slot.suppressed;
+            return;
+        }
+        spdlog::warn("{} (suppressed since last: {})", fmt::format(format, std::forward<Args>(args)...),
+                     slot.suppressed);
+        slot.last = now;
+        slot.suppressed = 0;
+    }
+
+private:
+    struct slot {
+        clock_type::time_point last{};
+        uint64_t suppressed = 0;
+    };
+    std::array<slot, 16> slots_{};
+};
+
+// Turns librdkafka's log and error events into our log lines and a broker-down flag.
+class kafka_events : public RdKafka::EventCb {
+public:
+    bool all_brokers_down = false;
+
+    void event_cb(RdKafka::Event& e) override {
+        switch (e.type()) {
+            case RdKafka::Event::EVENT_ERROR:
+                if (e.err() == RdKafka::ERR__ALL_BROKERS_DOWN) all_brokers_down = true;
+                log_.warn(0, "kafka error: {}", RdKafka::err2str(e.err()));
+                break;
+            case RdKafka::Event::EVENT_LOG:
+                if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+                    log_.warn(1, "kafka: {} {}", e.fac(), e.str());
+                break;
+            default: break;
+        }
+    }
+
+private:
+    rate_limited_log log_;
+};
+
+struct partition_lag {
+    std::string topic;
+    int32_t partition;
+    int64_t lag;
+};
+
+}  // namespace
+
+struct kafka_reader::impl {
+    reader_config config;
+    event_sink& sink;
+    kafka_events events;
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+    std::vector<std::unique_ptr<RdKafka::Topic>> topic_handles;
+    schemas::envelope_validator validator;
+
+    // Reading-thread state.
+    std::map<std::string, std::set<int32_t>> assigned;
+    std::set<std::string> listed;  // topics whose partitions we have seen at least once
+    bool metadata_ok = false;
+    rate_limited_log reject_log;
+
+    // Counters read by the metrics thread.
+    std::atomic<uint64_t> records_read{0};
+    std::atomic<uint64_t> records_skipped{0};
+    std::array<std::atomic<uint64_t>, reason_count> rejected{};
+    mutable std::mutex lag_mutex;
+    std::vector<partition_lag> lag;
+
+    impl(reader_config c, event_sink& s) : config(std::move(c)), sink(s), validator(config.max_record_bytes) {}
+
+    void create_consumer() {
+        std::string err;
+        std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+        std::map<std::string, std::string> props = {
+            {"bootstrap.servers", config.brokers},
+            {"group.id", "agent-event-bridge"},  // never joined: partitions are assigned by hand
+            {"client.id", "agent-event-bridge"},
+            {"enable.auto.commit", "false"},
+            {"enable.auto.offset.store", "false"},
+            {"enable.partition.eof", "false"},
+            {"fetch.wait.max.ms", "100"},
+            {"socket.nagle.disable", "true"},
+        };
+        for (const auto& [k, v] : config.kafka) props[k] = v;
+        for (const auto& [k, v] : props)
+            if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+                throw std::runtime_error("kafka property " + k + ": " + err);
+        if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&events), err) != RdKafka::Conf::CONF_OK)
+            throw std::runtime_error("kafka event callback: " + err);
+        consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+        if (!consumer) throw std::runtime_error("create kafka consumer: " + err);
+        for (const auto& t : config.topics) {
+            std::unique_ptr<RdKafka::Topic> h(RdKafka::Topic::create(consumer.get(), t, nullptr, err));
+            if (!h) throw std::runtime_error("kafka topic " + t + ": " + err);
+            topic_handles.push_back(std::move(h));
+        }
+    }
+
+    // Assigns partitions not yet read: at the end on the first listing, from the beginning
+    // for partitions that appear later (their first records would otherwise be skipped).
+    void refresh_assignment() {
+        bool ok = true;
+        std::vector<RdKafka::TopicPartition*> fresh;
+        for (const auto& handle : topic_handles) {
+            RdKafka::Metadata* raw = nullptr;
+            const auto err = consumer->metadata(false, handle.get(), &raw, metadata_timeout_ms);
+            std::unique_ptr<RdKafka::Metadata> md(raw);
+            if (err != RdKafka::ERR_NO_ERROR) {
+                ok = false;
+                reject_log.warn(8, "kafka metadata for {}: {}", handle->name(), RdKafka::err2str(err));
+                continue;
+            }
+            for (const auto* tm : *md->topics()) {
+                if (tm->err() != RdKafka::ERR_NO_ERROR) {
+                    reject_log.warn(9, "kafka topic {}: {}", tm->topic(), RdKafka::err2str(tm->err()));
+                    continue;
+                }
+                const bool first = listed.insert(tm->topic()).second;
+                auto& known = assigned[tm->topic()];
+                for (const auto* pm : *tm->partitions()) {
+                    if (!known.insert(pm->id()).second) continue;
+                    const int64_t start = first ? RdKafka::Topic::OFFSET_END : RdKafka::Topic::OFFSET_BEGINNING;
+                    fresh.push_back(RdKafka::TopicPartition::create(tm->topic(), pm->id(), start));
+                }
+            }
+        }
+        if (!fresh.empty()) {
+            const RdKafka::Error* error = consumer->incremental_assign(fresh);
+            if (error) {
+                spdlog::error("kafka assign: {}", error->str());
+                delete error;
+                for (const auto* tp : fresh) assigned[tp->topic()].erase(tp->partition());
+                ok = false;
+            } else {
+                spdlog::info("assigned {} new partitions", fresh.size());
+            }
+            RdKafka::TopicPartition::destroy(fresh);
+        }
+        if (ok) events.all_brokers_down = false;
+        metadata_ok = ok;
+    }
+
+    bool every_topic_assigned() const {
+        for (const auto& t : config.topics) {
+            const auto it = assigned.find(t);
+            if (it == assigned.end() || it->second.empty()) return false;
+        }
+        return true;
+    }
+
+    // Lag from cached watermarks and our positions: no broker round trip.
+    void update_lag() {
+        std::vector<RdKafka::TopicPartition*> parts;
+        for (const auto& [topic, ids] : assigned)
+            for (int32_t id : ids) parts.push_back(RdKafka::TopicPartition::create(topic, id));
+        consumer->position(parts);
+        std::vector<partition_lag> now;
+        for (const auto* tp : parts) {
+            int64_t low = 0, high = 0;
+            int64_t lag = 0;
+            if (consumer->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+                tp->offset() >= 0 && high >= tp->offset())
+                lag = high - tp->offset();
+            now.push_back({tp->topic(), tp->partition(), lag});
+        }
+        RdKafka::TopicPartition::destroy(parts);
+        std::lock_guard<std::mutex> lock(lag_mutex);
+        lag = std::move(now);
+    }
+
+    void reject(schemas::reject_reason r, const RdKafka::Message& m, const std::string& detail) {
+        rejected[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+        reject_log.warn(static_cast<std::size_t>(r), "record rejected reason={} topic={} partition={} offset={} detail={}",
+                        schemas::to_string(r), m.topic_name(), m.partition(), m.offset(), detail);
+    }
+
+    // Filters by key, validates, and queues one record; returns true if it joined the batch.
+    bool take(RdKafka::Message& m, std::vector<event>& batch) {
+        records_read.fetch_add(1, std::memory_order_relaxed);
+        const std::string* key = m.key();
+        std::string detail;
+        if (!key) {
+            reject(schemas::reject_reason::missing_key, m, "record has no key");
+            return false;
+        }
+        if (!sink.wants(*key)) {
+            records_skipped.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        event e;
+        const std::string_view value(static_cast<const char*>(m.payload()), m.len());
+        const auto r = validator.validate(key, value, e.envelope, &detail);
+        if (r != schemas::reject_reason::none) {
+            reject(r, m, detail);
+            return false;
+        }
+        e.topic = rd_kafka_topic_name(m.c_ptr()->rkt);
+        e.partition = m.partition();
+        e.offset = m.offset();
+        e.timestamp_ms = m.timestamp().timestamp;
+        batch.push_back(std::move(e));
+        return true;
+    }
+};
+
+kafka_reader::kafka_reader(reader_config config, event_sink& sink)
+    : impl_(std::make_unique<impl>(std::move(config), sink)) {
+    if (impl_->config.topics.empty()) throw std::runtime_error("no topics configured");
+    impl_->create_consumer();
+}
+
+kafka_reader::~kafka_reader() { stop(); }
+
+void kafka_reader::start() {
+    running_ = true;
+    thread_ = std::thread([this] { run(); });
+}
+
+void kafka_reader::stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+    if (impl_->consumer) {
+        impl_->consumer->close();
+        impl_->consumer.reset();
+    }
+}
+
+void kafka_reader::run() {
+    auto& s = *impl_;
+    const auto refresh_every = std::chrono::milliseconds(s.config.metadata_refresh_ms);
+    auto next_refresh = clock_type::now();
+    std::vector<std::unique_ptr<RdKafka::Message>> held;  // keeps the batch's bytes alive
+    std::vector<event> batch;
+    while (running_.load(std::memory_order_relaxed)) {
+        // Partitions, readiness and lag on a timer.
+        if (clock_type::now() >= next_refresh) {
+            s.refresh_assignment();
+            s.update_lag();
+            next_refresh = clock_type::now() + refresh_every;
+        }
+        ready_.store(s.metadata_ok && !s.events.all_brokers_down && s.every_topic_assigned(),
+                     std::memory_order_relaxed);
+
+        // Wait for one record, then drain what is already fetched into one batch.
+        int timeout_ms = 100;
+        while (batch.size() < max_batch_events && held.size() < max_batch_records) {
+            std::unique_ptr<RdKafka::Message> m(s.consumer->consume(timeout_ms));
+            timeout_ms = 0;
+            if (!m || m->err() == RdKafka::ERR__TIMED_OUT) break;
+            if (m->err() != RdKafka::ERR_NO_ERROR) {
+                if (m->err() != RdKafka::ERR__PARTITION_EOF)
+                    s.reject_log.warn(10, "kafka consume: {}", m->errstr());
+                continue;
+            }
+            if (s.take(*m, batch)) held.push_back(std::move(m));
+        }
+        if (!batch.empty()) s.sink.deliver(batch);
+        batch.clear();
+        held.clear();
+    }
+}
+
+std::string kafka_reader::metrics_text() const {
+    const auto& s = *impl_;
+    std::string out;
+    out += "# HELP bridge_records_read_total Kafka records read.\n# TYPE bridge_records_read_total counter\n";
+    out += "bridge_records_read_total " + std::to_string(s.records_read.load()) + "\n";
+    out += "# HELP bridge_records_skipped_total Records for users with no socket on this worker.\n"
+           "# TYPE bridge_records_skipped_total counter\n";
+    out += "bridge_records_skipped_total " + std::to_string(s.records_skipped.load()) + "\n";
+    out += "# HELP bridge_records_rejected_total Records not delivered, by reason.\n"
+           "# TYPE bridge_records_rejected_total counter\n";
+    for (std::size_t i = 1; i < reason_count; ++i)
+        out += "bridge_records_rejected_total{reason=\"" +
+               std::string(schemas::to_string(static_cast<schemas::reject_reason>(i))) + "\"} " +
+               std::to_string(s.rejected[i].load()) + "\n";
+    out += "# HELP bridge_kafka_ready 1 when Kafka answers and partitions are assigned.\n"
+           "# TYPE bridge_kafka_ready gauge\n";
+    out += std::string("bridge_kafka_ready ") + (ready() ? "1" : "0") + "\n";
+    out += "# HELP bridge_consumer_lag Records between the broker's head and this worker's position.\n"
+           "# TYPE bridge_consumer_lag gauge\n";
+    std::lock_guard<std::mutex> lock(s.lag_mutex);
+    for (const auto& l : s.lag)
+        out += "bridge_consumer_lag{topic=\"" + l.topic + "\",partition=\"" + std::to_string(l.partition) + "\"} " +
+               std::to_string(l.lag) + "\n";
+    return out;
+}
+
+}  // namespace bridge::consumers

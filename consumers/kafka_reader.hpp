@@ -1,0 +1,50 @@
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "consumers/event_sink.hpp"
+
+namespace bridge::consumers {
+
+struct reader_config {
+    std::string brokers;
+    std::vector<std::string> topics;
+    std::size_t max_record_bytes = 1 << 20;
+    int metadata_refresh_ms = 5000;           // how often new partitions and lag are checked
+    std::map<std::string, std::string> kafka;  // extra librdkafka properties (security etc.)
+};
+
+// Reads every partition of the configured topics on its own thread (manual assignment,
+// starting at the end; partitions created later are read from their beginning), filters
+// records by key through the sink, validates the envelopes, and hands batches to the sink.
+class kafka_reader {
+public:
+    // Throws std::runtime_error with librdkafka's message on bad configuration.
+    kafka_reader(reader_config config, event_sink& sink);
+    ~kafka_reader();
+
+    void start();
+    void stop();
+
+    // Kafka answered recently and every topic has partitions assigned. Thread-safe.
+    bool ready() const { return ready_.load(std::memory_order_relaxed); }
+
+    // Prometheus text for the reader's counters and lag. Thread-safe.
+    std::string metrics_text() const;
+
+private:
+    struct impl;
+    void run();
+
+    std::unique_ptr<impl> impl_;
+    std::atomic<bool> ready_{false};
+    std::atomic<bool> running_{false};
+    std::thread thread_;
+};
+
+}  // namespace bridge::consumers

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Single-node Apache Kafka broker (KRaft mode) on 127.0.0.1 for development and tests.
+# Jars come from Maven Central via mvn and are cached outside the repository.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}"
+# Versions tried in order; KAFKA_VERSION pins one.
+versions=("${KAFKA_VERSION:-3.9.1}")
+if [[ -z "${KAFKA_VERSION:-}" ]]; then versions+=(3.9.0); fi
+slf4j_version=1.7.36
+broker_heap="${KAFKA_HEAP:--Xmx512m}"
+start_timeout="${KAFKA_START_TIMEOUT:-60}"
+
+usage() {
+  cat <<EOF
+Usage: scripts/kafka.sh COMMAND [OPTIONS]
+
+Runs a scratch single-node Apache Kafka broker (KRaft) on 127.0.0.1.
+
+Commands:
+  fetch                         download the broker jars (Kafka ${versions[0]}) into
+                                \$BRIDGE_CACHE (default ~/.cache/agent-bridge); no-op if cached
+  start [--port P] [--dir D]    format a fresh store in D and start a broker on P
+                                (controller on P+1); waits until metadata answers
+  create-topic NAME PARTITIONS [--port P] [--config key=value ...]
+                                create a topic (replication 1), wait for partition leaders
+  stop [--port P] [--dir D]     stop the broker started in D (SIGTERM, then SIGKILL after 20 s)
+  status [--port P]             print "up" and exit 0 if the broker answers metadata
+
+Defaults: P=9092, D=<repo>/.kafka/<P> (wiped on every start).
+Environment: BRIDGE_CACHE, KAFKA_VERSION (pin a version), KAFKA_HEAP (default -Xmx512m),
+             KAFKA_START_TIMEOUT (seconds, default 60).
+EOF
+}
+
+die() { echo "kafka.sh: error: $*" >&2; exit 1; }
+note() { echo "kafka.sh: $*" >&2; }
+
+# ---------------------------------------------------------------- jars
+
+# Prints the libs dir of the first fully fetched version, or fails.
+find_libs() {
+  local v
+  for v in "${versions[@]}"; do
+    if [[ -f "$cache/kafka-$v/libs/.complete" ]]; then
+      echo "$cache/kafka-$v/libs"; return 0
+    fi
+  done
+  return 1
+}
+
+# Downloads one Kafka version with mvn into the cache; returns non-zero on failure.
+fetch_version() {
+  local v="$1" work kdir staging
+  kdir="$cache/kafka-$v"
+  mkdir -p "$kdir"
+  work="$(mktemp -d)"
+  # Staging dir lives next to the target so the final rename is atomic.
+  staging="$(mktemp -d "$kdir/libs.tmp.XXXXXX")"
+  # Leave no half-fetched dirs behind if interrupted.
+  trap 'rm -rf "$work" "$staging"' EXIT
+  # Throwaway pom: the broker, the CLI tools (TopicCommand) and an slf4j->reload4j binding.
+  cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.agent-bridge</groupId>
+  <artifactId>kafka-broker-libs</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$v</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$v</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$slf4j_version</version></dependency>
+  </dependencies>
+</project>
+EOF
+  note "fetching Kafka $v jars from Maven Central..."
+  if ! (cd "$work" && mvn -q -B -ntp -Dstyle.color=never -f pom.xml dependency:copy-dependencies \
+          -DoutputDirectory="$staging" -DincludeScope=runtime) >"$work/mvn.log" 2>&1 \
+     || ! compgen -G "$staging/kafka_2.13-$v.jar" >/dev/null; then
+    note "mvn could not fetch Kafka $v:"; tail -n 15 "$work/mvn.log" >&2 || true
+    rm -rf "$work" "$staging"; rmdir "$kdir" 2>/dev/null || true; trap - EXIT; return 1
+  fi
+  touch "$staging/.complete"
+  # Publish; if a concurrent fetch won the race, keep its copy.
+  if ! mv -T "$staging" "$kdir/libs" 2>/dev/null; then
+    rm -rf "$staging"
+    [[ -f "$kdir/libs/.complete" ]] || { rm -rf "$work"; trap - EXIT; note "could not install $kdir/libs"; return 1; }
+  fi
+  rm -rf "$work"; trap - EXIT
+  note "Kafka $v jars in $kdir/libs"
+}
+
+cmd_fetch() {
+  (($# == 0)) || die "fetch takes no arguments"
+  # Already cached: nothing to do.
+  find_libs >/dev/null && return 0
+  command -v mvn >/dev/null || die "mvn not found (apt-get install maven)"
+  local v
+  for v in "${versions[@]}"; do
+    fetch_version "$v" && return 0
+  done
+  die "could not fetch Kafka (${versions[*]}) from Maven Central"
+}
+
+# Sets $libs and $kdir, fetching if needed; writes the quiet log4j config for CLI tools.
+need_libs() {
+  command -v java >/dev/null || die "java not found (apt-get install default-jre-headless)"
+  libs="$(find_libs)" || { cmd_fetch; libs="$(find_libs)"; }
+  kdir="$(dirname "$libs")"
+  if [[ ! -f "$kdir/tools-log4j.properties" ]]; then
+    printf '%s\n' 'log4j.rootLogger=WARN, stderr' \
+      'log4j.appender.stderr=org.apache.log4j.ConsoleAppender' \
+      'log4j.appender.stderr.Target=System.err' \
+      'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout' \
+      'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n' \
+      >"$kdir/tools-log4j.properties.$$"
+    mv -f "$kdir/tools-log4j.properties.$$" "$kdir/tools-log4j.properties"
+  fi
+}
+
+# Runs a short-lived Kafka CLI class with fast JVM startup and WARN-only logging to stderr.
+run_tool() {
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$kdir/tools-log4j.properties" -cp "$libs/*" "$@"
+}
+
+# ---------------------------------------------------------------- options
+
+port=9092 dir="" configs=()
+parse_opts() {
+  while (($#)); do
+    case "$1" in
+      --port) [[ $# -ge 2 ]] || die "--port needs a value"; port="$2"; shift 2 ;;
+      --port=*) port="${1#*=}"; shift ;;
+      --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; dir="$2"; shift 2 ;;
+      --dir=*) dir="${1#*=}"; shift ;;
+      --config)
+        shift; [[ $# -ge 1 && "$1" != --* ]] || die "--config needs key=value"
+        # Accept both "--config a=1 --config b=2" and "--config a=1 b=2".
+        while (($#)) && [[ "$1" != --* ]]; do
+          [[ "$1" == *=* ]] || die "bad --config '$1' (want key=value)"; configs+=("$1"); shift
+        done ;;
+      --config=*) configs+=("${1#*=}"); shift ;;
+      -h|--help) usage; exit 0 ;;
+      *) die "unknown option '$1' (see --help)" ;;
+    esac
+  done
+  if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65534)); then die "bad port '$port'"; fi
+  [[ -n "$dir" ]] || dir="$root/.kafka/$port"
+  [[ "$dir" == /* ]] || dir="$PWD/$dir"
+  dir="${dir%/}"
+}
+
+# ---------------------------------------------------------------- helpers
+
+# True if the broker on $port answers a metadata request.
+metadata_ok() {
+  local md
+  # Nothing listening: answer at once instead of waiting out kcat's timeout.
+  port_busy "$port" || return 1
+  md="$(kcat -b "127.0.0.1:$port" -L -m "${1:-5}" 2>/dev/null)" || return 1
+  grep -qE '^ +broker [0-9]+ at ' <<<"$md"
+}
+
+# True if something listens on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Prints the pid from $dir/broker.pid if that process is our broker and alive.
+broker_pid() {
+  local pid
+  [[ -f "$dir/broker.pid" ]] || return 1
+  pid="$(<"$dir/broker.pid")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against pid reuse: the command line must be kafka.Kafka with our config.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $dir/server.properties" || return 1
+  echo "$pid"
+}
+
+print_log_tail() {
+  local f
+  for f in "$dir/logs/server.log" "$dir/stdout.log"; do
+    [[ -s "$f" ]] && { echo "--- tail of $f" >&2; tail -n 40 "$f" >&2; }
+  done
+  return 0
+}
+
+# Random 16-byte base64url cluster id (no padding), as StorageTool random-uuid makes.
+random_cluster_id() {
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # A leading '-' would be read as an option.
+    [[ "$id" != -* ]] && { echo "$id"; return; }
+  done
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_start() {
+  parse_opts "$@"
+  ((${#configs[@]} == 0)) || die "start does not take --config"
+  command -v kcat >/dev/null || die "kcat not found (apt-get install kcat)"
+  local cport=$((port + 1)) pid
+  # Already running from this script: nothing to do.
+  if pid="$(broker_pid)"; then
+    # It may still be starting (concurrent start): give it the usual timeout.
+    local until=$((SECONDS + start_timeout))
+    until metadata_ok 2; do
+      ((SECONDS < until)) || die "broker pid $pid in $dir is alive but not answering on port $port; run: scripts/kafka.sh stop --port $port"
+      sleep 0.3
+    done
+    echo "kafka broker already running on 127.0.0.1:$port (pid $pid, dir $dir)"; return 0
+  fi
+  port_busy "$port" && die "port $port is already in use by another process"
+  port_busy "$cport" && die "controller port $cport is already in use by another process"
+  need_libs
+  # Wipe the scratch dir, but refuse to wipe a non-empty dir this script did not create.
+  if [[ -d "$dir" && -n "$(ls -A "$dir")" && ! -f "$dir/.kafka-sh" ]]; then
+    die "$dir is not empty and was not created by kafka.sh; refusing to wipe it"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/data" "$dir/logs"
+  touch "$dir/.kafka-sh"
+  # Broker config: single node acting as broker and controller.
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+  # Broker log4j: everything to a file, noisy request/state loggers at WARN.
+  cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$dir/logs/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.kafka.clients=WARN
+EOF
+  # Format a fresh KRaft store.
+  if ! run_tool kafka.tools.StorageTool format --ignore-formatted \
+         -t "$(random_cluster_id)" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
+    cat "$dir/logs/format.log" >&2; die "formatting $dir failed"
+  fi
+  # Launch detached (own session, no stdin, immune to SIGHUP); the shell records the java pid.
+  local heap; read -ra heap <<<"$broker_heap"
+  # shellcheck disable=SC2016
+  nohup setsid bash -c 'echo $$ >"$1/broker.pid"; shift; exec "$@"' _ "$dir" \
+    java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir/logs" \
+    -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
+  # Wait until metadata answers, failing fast if the JVM dies.
+  local deadline=$((SECONDS + start_timeout))
+  while :; do
+    if metadata_ok 2; then break; fi
+    pid="$(cat "$dir/broker.pid" 2>/dev/null || true)"
+    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+      print_log_tail; rm -f "$dir/broker.pid"; die "broker on port $port exited during startup"
+    fi
+    if ((SECONDS >= deadline)); then
+      print_log_tail; note "broker did not answer within ${start_timeout}s; stopping it"
+      cmd_stop_dir; exit 1
+    fi
+    sleep 0.3
+  done
+  echo "kafka broker up on 127.0.0.1:$port (pid $(<"$dir/broker.pid"), dir $dir)"
+}
+
+# Stops the broker recorded in $dir (already parsed).
+cmd_stop_dir() {
+  local pid i
+  if ! pid="$(broker_pid)"; then
+    rm -f "$dir/broker.pid"; echo "no kafka broker running from $dir"; return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  # Controlled shutdown normally takes a few seconds.
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    note "broker pid $pid ignored SIGTERM for 20 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$dir/broker.pid"
+  echo "kafka broker on port $port stopped (pid $pid)"
+}
+
+cmd_stop() {
+  parse_opts "$@"
+  ((${#configs[@]} == 0)) || die "stop does not take --config"
+  cmd_stop_dir
+}
+
+cmd_status() {
+  parse_opts "$@"
+  command -v kcat >/dev/null || die "kcat not found (apt-get install kcat)"
+  if metadata_ok 3; then echo up; else echo "down (nothing answers on 127.0.0.1:$port)" >&2; return 1; fi
+}
+
+cmd_create_topic() {
+  (($# >= 2)) || die "usage: create-topic NAME PARTITIONS [--port P] [--config key=value ...]"
+  local name="$1" parts="$2"; shift 2
+  [[ "$name" =~ ^[A-Za-z0-9._-]+$ ]] || die "bad topic name '$name'"
+  if ! [[ "$parts" =~ ^[0-9]+$ ]] || ((parts < 1)); then die "bad partition count '$parts'"; fi
+  parse_opts "$@"
+  command -v kcat >/dev/null || die "kcat not found (apt-get install kcat)"
+  metadata_ok 5 || die "no broker answers on 127.0.0.1:$port (run: scripts/kafka.sh start --port $port)"
+  need_libs
+  local args=(--bootstrap-server "127.0.0.1:$port" --create --if-not-exists --topic "$name"
+              --partitions "$parts" --replication-factor 1) c
+  for c in "${configs[@]}"; do args+=(--config "$c"); done
+  # Create through the admin API (TopicCommand).
+  run_tool org.apache.kafka.tools.TopicCommand "${args[@]}" >/dev/null \
+    || die "creating topic '$name' failed"
+  # Wait until every partition has a leader.
+  local deadline=$((SECONDS + 30)) md have led
+  while :; do
+    md="$(kcat -b "127.0.0.1:$port" -L -t "$name" -m 5 2>/dev/null || true)"
+    have="$(sed -nE "s/^ +topic \"$name\" with ([0-9]+) partitions:.*/\1/p" <<<"$md")"
+    led="$(grep -cE '^ +partition [0-9]+, leader [0-9]+,' <<<"$md" || true)"
+    if [[ -n "$have" && "$have" != 0 && "$have" != "$parts" ]]; then
+      die "topic '$name' already exists with $have partitions (wanted $parts)"
+    fi
+    [[ "$have" == "$parts" && "$led" == "$parts" ]] && ! grep -q 'Broker:' <<<"$md" && break
+    ((SECONDS < deadline)) || { echo "$md" >&2; die "topic '$name' partitions have no leaders after 30 s"; }
+    sleep 0.2
+  done
+  echo "topic $name ready ($parts partitions) on 127.0.0.1:$port"
+}
+
+# ---------------------------------------------------------------- main
+
+(($# > 0)) || { usage; exit 0; }
+cmd="$1"; shift
+case "$cmd" in
+  -h|--help|help) usage ;;
+  fetch) cmd_fetch "$@" ;;
+  start) cmd_start "$@" ;;
+  stop) cmd_stop "$@" ;;
+  status) cmd_status "$@" ;;
+  create-topic) cmd_create_topic "$@" ;;
+  *) usage >&2; die "unknown command '$cmd'" ;;
+esac

@@ -1,0 +1,56 @@
+#include "ws_gateway/frame.hpp"
+
+#include <cstdio>
+
+namespace bridge::gateway {
+
+std::string frame_id(std::string_view topic, int32_t partition, int64_t offset) {
+    std::string id;
+    id.reserve(topic.size() + 24);
+    id.append(topic).append(":").append(std::to_string(partition)).append(":").append(std::to_string(offset));
+    return id;
+}
+
+std::string encode_event_frame(const schemas::envelope& e, std::string_view id) {
+    std::string out;
+    out.reserve(64 + e.type_json.size() + e.payload_json.size() + e.run_id_json.size() +
+                e.thread_id_json.size() + e.ts_json.size() + id.size());
+    out.append("{\"type\":").append(e.type_json);
+    out.append(",\"payload\":").append(e.payload_json);
+    out.append(",\"run_id\":").append(e.run_id_json);
+    out.append(",\"thread_id\":").append(e.thread_id_json);
+    out.append(",\"ts\":").append(e.ts_json);
+    out.append(",\"id\":\"").append(id).append("\"}");
+    return out;
+}
+
+std::string encode_control_frame(std::string_view type, std::string_view payload_json) {
+    std::string out;
+    out.append("{\"type\":").append(json_string(type)).append(",\"payload\":").append(payload_json).append("}");
+    return out;
+}
+
+std::string json_string(std::string_view text) {
+    std::string out = "\"";
+    for (const unsigned char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += "\"";
+    return out;
+}
+
+}  // namespace bridge::gateway

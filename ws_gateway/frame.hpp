@@ -1,0 +1,23 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "schemas/envelope.hpp"
+
+namespace bridge::gateway {
+
+// The frame id: "topic:partition:offset". Unique per record; a client's resume cursor.
+std::string frame_id(std::string_view topic, int32_t partition, int64_t offset);
+
+// The outgoing event frame {"type","payload","run_id","thread_id","ts","id"}, built from the
+// envelope's own JSON text: the payload stays wrapped and byte for byte as produced.
+std::string encode_event_frame(const schemas::envelope& e, std::string_view id);
+
+// A frame of the bridge's own ("subscribed", "error", ...) with an object payload.
+std::string encode_control_frame(std::string_view type, std::string_view payload_json);
+
+// A JSON string literal (quoted, escaped) for text of the bridge's own.
+std::string json_string(std::string_view text);
+
+}  // namespace bridge::gateway

@@ -1,0 +1,411 @@
+#include "ws_gateway/gateway.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include "ws_gateway/client_message.hpp"
+#include "ws_gateway/frame.hpp"
+#include "ws_gateway/gateway_metrics.hpp"
+#include "ws_gateway/socket_registry.hpp"
+
+namespace bridge::gateway {
+
+namespace {
+
+// Close codes; docs/protocol.md lists them for clients.
+constexpr uint16_t close_replaced = 4001;
+constexpr uint16_t close_slow_reader = 4002;
+constexpr uint16_t close_pong_timeout = 4003;
+constexpr uint16_t close_token_expired = 4004;
+
+// Per-connection state, carried by websocketpp's connection object itself.
+struct socket_state {
+    std::string user;
+    std::string thread_filter;  // empty: every thread
+    int64_t token_expires_at = 0;
+    bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
+    bool opened = false;
+    bool registered = false;
+    bool closing = false;
+    disconnect_reason reason = disconnect_reason::client;
+};
+
+struct ws_config : websocketpp::config::asio {
+    typedef ws_config type;
+    typedef socket_state connection_base;
+    static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
+    static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
+    static const long timeout_open_handshake = 5000;
+    static const long timeout_close_handshake = 2000;
+};
+
+using server_type = websocketpp::server<ws_config>;
+using connection_ptr = server_type::connection_ptr;
+using message_ptr = ws_config::message_type::ptr;
+using websocketpp::connection_hdl;
+
+// One event ready to send: the frame is encoded and framed once for all sockets.
+struct outgoing {
+    std::string user;
+    std::string thread_id;
+    std::size_t type_index;
+    int64_t timestamp_ms;
+    message_ptr frame;
+};
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view path_of(std::string_view resource) { return resource.substr(0, resource.find('?')); }
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The value of one query parameter, percent-decoded; empty if absent or badly encoded.
+std::string query_param(std::string_view resource, std::string_view name) {
+    const auto q = resource.find('?');
+    if (q == std::string_view::npos) return {};
+    std::string_view rest = resource.substr(q + 1);
+    while (!rest.empty()) {
+        const auto amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        const auto eq = pair.find('=');
+        if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+        std::string out;
+        const std::string_view raw = pair.substr(eq + 1);
+        for (std::size_t i = 0; i < raw.size(); ++i) {
+            if (raw[i] == '%') {
+                if (i + 2 >= raw.size()) return {};
+                const int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
+                if (hi < 0 || lo < 0) return {};
+                out += static_cast<char>(hi * 16 + lo);
+                i += 2;
+            } else {
+                out += raw[i] == '+' ? ' ' : raw[i];
+            }
+        }
+        return out;
+    }
+    return {};
+}
+
+// The token from "Authorization: Bearer <jwt>", else from ?access_token=.
+std::string token_of(const connection_ptr& con) {
+    const std::string& auth = con->get_request_header("Authorization");
+    constexpr std::string_view scheme = "Bearer ";
+    if (auth.size() > scheme.size() && auth.compare(0, scheme.size(), scheme) == 0) return auth.substr(scheme.size());
+    return query_param(con->get_resource(), "access_token");
+}
+
+}  // namespace
+
+struct gateway::impl {
+    gateway_config config;
+    jwt_verifier verifier;
+    gateway_hooks hooks;
+
+    asio::io_context io;
+    server_type server;
+    socket_registry registry;
+    gateway_metrics metrics;
+    std::size_t handshakes = 0;  // upgrades validated, not yet open
+    bool draining = false;
+    uint16_t bound_port = 0;
+    long ticks = 0;
+    asio::steady_timer tick_timer{io};
+    asio::steady_timer drain_timer{io};
+
+    // Reading-thread state for framing: no deflate, server side, so frames are identical.
+    ws_config::rng_type rng;
+    std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
+        std::make_shared<ws_config::con_msg_manager_type>();
+    websocketpp::processor::hybi13<ws_config> framer{false, true, framing_messages, rng};
+
+    impl(gateway_config c, jwt_verifier v, gateway_hooks h)
+        : config(std::move(c)), verifier(std::move(v)), hooks(std::move(h)), registry(config.max_sockets_per_user) {}
+
+    void listen() {
+        using namespace std::placeholders;
+        server.clear_access_channels(websocketpp::log::alevel::all);
+        server.clear_error_channels(websocketpp::log::elevel::all);
+        server.init_asio(&io);
+        server.set_reuse_addr(true);
+        server.set_listen_backlog(asio::socket_base::max_listen_connections);
+        server.set_max_message_size(config.max_inbound_bytes);
+        server.set_max_http_body_size(4096);
+        server.set_pong_timeout(config.pong_timeout_ms);
+        server.set_tcp_pre_init_handler([this](connection_hdl h) { on_tcp_pre_init(h); });
+        server.set_validate_handler([this](connection_hdl h) { return on_validate(h); });
+        server.set_http_handler([this](connection_hdl h) { on_http(h); });
+        server.set_open_handler([this](connection_hdl h) { on_open(h); });
+        server.set_close_handler([this](connection_hdl h) { on_end(h, disconnect_reason::client); });
+        server.set_fail_handler([this](connection_hdl h) { on_end(h, disconnect_reason::error); });
+        server.set_message_handler([this](connection_hdl h, server_type::message_ptr m) { on_message(h, m); });
+        server.set_pong_timeout_handler([this](connection_hdl h, std::string) {
+            close_socket(h, close_pong_timeout, "pong timeout", disconnect_reason::pong_timeout);
+        });
+
+        std::error_code ec;
+        const auto address = asio::ip::make_address(config.listen_host, ec);
+        if (ec) throw std::runtime_error("listen address " + config.listen_host + ": " + ec.message());
+        server.listen(asio::ip::tcp::endpoint(address, config.port), ec);
+        if (ec) throw std::runtime_error("listen on port " + std::to_string(config.port) + ": " + ec.message());
+        bound_port = server.get_local_endpoint(ec).port();
+        server.start_accept(ec);
+        if (ec) throw std::runtime_error("accept: " + ec.message());
+        schedule_tick();
+    }
+
+    void on_tcp_pre_init(connection_hdl h) {
+        std::error_code ec;
+        if (auto con = server.get_con_from_hdl(h, ec)) con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    }
+
+    // Upgrade requests: path, capacity, then the token. The user comes from the token only.
+    bool on_validate(connection_hdl h) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) return false;
+        if (path_of(con->get_resource()) != "/ws") {
+            con->set_status(websocketpp::http::status_code::not_found);
+            return false;
+        }
+        if (draining || registry.socket_count() + handshakes >= config.max_sockets) {
+            con->set_status(websocketpp::http::status_code::service_unavailable);
+            return false;
+        }
+        verified_token token;
+        const auth_error err = verifier.verify(token_of(con), now_ms() / 1000, token);
+        if (err != auth_error::none) {
+            ++metrics.auth_failures[static_cast<std::size_t>(err)];
+            con->set_status(websocketpp::http::status_code::unauthorized);
+            con->append_header("WWW-Authenticate", "Bearer");
+            con->set_body("unauthorized: " + std::string(to_string(err)) + "\n");
+            return false;
+        }
+        con->user = std::move(token.subject);
+        con->token_expires_at = token.expires_at;
+        con->validated = true;
+        ++handshakes;
+        return true;
+    }
+
+    void on_http(connection_hdl h) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) return;
+        const std::string_view path = path_of(con->get_resource());
+        auto reply = [&](websocketpp::http::status_code::value status, std::string body, const char* type) {
+            con->set_status(status);
+            con->replace_header("Content-Type", type);
+            con->set_body(std::move(body));
+        };
+        if (path == "/healthz") return reply(websocketpp::http::status_code::ok, "ok\n", "text/plain");
+        if (path == "/readyz") {
+            const bool ready = !draining && hooks.ready && hooks.ready();
+            return reply(ready ? websocketpp::http::status_code::ok : websocketpp::http::status_code::service_unavailable,
+                         ready ? "ready\n" : "not ready\n", "text/plain");
+        }
+        if (path == "/metrics") {
+            std::string text = metrics.text();
+            if (hooks.metrics) text += hooks.metrics();
+            return reply(websocketpp::http::status_code::ok, std::move(text), "text/plain; version=0.0.4");
+        }
+        if (path == "/ws") return reply(websocketpp::http::status_code::upgrade_required, "websocket upgrade required\n", "text/plain");
+        reply(websocketpp::http::status_code::not_found, "not found\n", "text/plain");
+    }
+
+    void on_open(connection_hdl h) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) return;
+        if (con->validated) --handshakes;
+        con->validated = false;
+        con->opened = true;
+        ++metrics.sockets_open;
+        ++metrics.connects;
+        if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
+        con->registered = true;
+        if (auto oldest = registry.join(con->user, h))
+            close_socket(*oldest, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+    }
+
+    // Close and fail handlers: the socket is gone; count it once.
+    void on_end(connection_hdl h, disconnect_reason fallback) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) return;
+        if (con->validated) --handshakes;  // a validated upgrade that never opened
+        con->validated = false;
+        if (!con->opened) return;
+        con->opened = false;
+        if (con->registered) registry.leave(con->user, h);
+        con->registered = false;
+        --metrics.sockets_open;
+        ++metrics.disconnects[static_cast<std::size_t>(con->closing ? con->reason : fallback)];
+        if (draining && metrics.sockets_open == 0) finish();
+    }
+
+    void on_message(connection_hdl h, server_type::message_ptr m) {
+        const client_message request = m->get_opcode() == websocketpp::frame::opcode::text
+                                           ? parse_client_message(m->get_payload())
+                                           : client_message{client_message::kind::invalid, {}, "binary messages are not accepted"};
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) return;
+        std::string reply;
+        switch (request.what) {
+            case client_message::kind::subscribe:
+                con->thread_filter = request.thread_id;
+                reply = encode_control_frame("subscribed", "{\"thread_id\":" + json_string(request.thread_id) + "}");
+                break;
+            case client_message::kind::unsubscribe:
+                con->thread_filter.clear();
+                reply = encode_control_frame("unsubscribed", "{}");
+                break;
+            case client_message::kind::invalid:
+                reply = encode_control_frame(
+                    "error", "{\"code\":\"bad_request\",\"message\":" + json_string(request.error) + "}");
+                break;
+        }
+        if (con->get_buffered_amount() + reply.size() > config.send_buffer_bytes)
+            return close_socket(h, close_slow_reader, "send buffer full", disconnect_reason::slow_reader);
+        con->send(reply, websocketpp::frame::opcode::text);
+    }
+
+    void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec || con->closing) return;
+        con->closing = true;
+        con->reason = reason;
+        if (con->registered) registry.leave(con->user, h);
+        con->registered = false;
+        con->close(code, why, ec);
+    }
+
+    // On the io thread: send each event to its user's sockets, oldest socket first.
+    void send_batch(const std::vector<outgoing>& batch) {
+        const int64_t now = now_ms();
+        std::vector<connection_hdl> slow;
+        for (const auto& item : batch) {
+            const auto* sockets = registry.sockets_of(item.user);
+            if (!sockets) continue;
+            const std::size_t size = item.frame->get_payload().size();
+            for (const auto& h : *sockets) {
+                std::error_code ec;
+                auto con = server.get_con_from_hdl(h, ec);
+                if (ec || con->closing) continue;
+                if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+                if (con->get_buffered_amount() + size > config.send_buffer_bytes) {
+                    con->closing = true;  // skip it for the rest of the batch; closed below
+                    slow.push_back(h);
+                    continue;
+                }
+                if (con->send(item.frame)) continue;
+                ++metrics.delivered[item.type_index];
+                metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
+            }
+        }
+        for (const auto& h : slow) {
+            std::error_code ec;
+            if (auto con = server.get_con_from_hdl(h, ec)) con->closing = false;
+            close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
+        }
+    }
+
+    // Once a second: close sockets whose token expired; ping every ping interval.
+    void schedule_tick() {
+        tick_timer.expires_after(std::chrono::seconds(1));
+        tick_timer.async_wait([this](const std::error_code& ec) {
+            if (ec || draining) return;
+            tick();
+            schedule_tick();
+        });
+    }
+
+    void tick() {
+        ++ticks;
+        const int64_t now_s = now_ms() / 1000;
+        const bool ping = config.ping_interval_ms > 0 && (ticks * 1000) % config.ping_interval_ms < 1000;
+        std::vector<connection_hdl> expired;
+        registry.for_each([&](const connection_hdl& h) {
+            std::error_code ec;
+            auto con = server.get_con_from_hdl(h, ec);
+            if (ec) return;
+            if (con->token_expires_at <= now_s) return expired.push_back(h);
+            if (ping) con->ping("", ec);
+        });
+        for (const auto& h : expired) close_socket(h, close_token_expired, "token expired", disconnect_reason::token_expired);
+    }
+
+    void begin_drain() {
+        if (draining) return;
+        draining = true;
+        spdlog::info("draining: closing {} sockets", registry.socket_count());
+        tick_timer.cancel();
+        std::error_code ec;
+        server.stop_listening(ec);
+        std::vector<connection_hdl> all;
+        registry.for_each([&](const connection_hdl& h) { all.push_back(h); });
+        for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
+        if (metrics.sockets_open == 0) return finish();
+        drain_timer.expires_after(std::chrono::milliseconds(config.drain_timeout_ms));
+        drain_timer.async_wait([this](const std::error_code& e) {
+            if (e) return;
+            spdlog::warn("drain timeout: {} sockets still open", metrics.sockets_open);
+            finish();
+        });
+    }
+
+    void finish() {
+        drain_timer.cancel();
+        io.stop();
+    }
+};
+
+gateway::gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hooks)
+    : impl_(std::make_unique<impl>(std::move(config), std::move(verifier), std::move(hooks))) {
+    impl_->listen();
+}
+
+gateway::~gateway() = default;
+
+uint16_t gateway::port() const { return impl_->bound_port; }
+
+void gateway::run() { impl_->io.run(); }
+
+void gateway::shutdown() {
+    asio::post(impl_->io, [this] { impl_->begin_drain(); });
+}
+
+bool gateway::wants(const std::string& user_id) const { return impl_->registry.has_user(user_id); }
+
+void gateway::deliver(const std::vector<consumers::event>& batch) {
+    auto& s = *impl_;
+    std::vector<outgoing> ready;
+    ready.reserve(batch.size());
+    for (const auto& e : batch) {
+        // Encode and frame once; every socket of the user shares these bytes.
+        auto text = s.framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+        text->get_raw_payload() = encode_event_frame(e.envelope, frame_id(e.topic, e.partition, e.offset));
+        auto framed = s.framing_messages->get_message();
+        if (s.framer.prepare_data_frame(text, framed)) continue;
+        ready.push_back({e.envelope.user_id, e.envelope.thread_id, event_type_index(e.envelope.type), e.timestamp_ms,
+                         std::move(framed)});
+    }
+    asio::post(s.io, [this, items = std::move(ready)] { impl_->send_batch(items); });
+}
+
+}  // namespace bridge::gateway

@@ -1,0 +1,57 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "consumers/event_sink.hpp"
+#include "ws_gateway/jwt_verifier.hpp"
+
+namespace bridge::gateway {
+
+struct gateway_config {
+    std::string listen_host = "0.0.0.0";
+    uint16_t port = 8080;                        // 0 picks a free port (see gateway::port)
+    std::size_t max_sockets_per_user = 3;
+    std::size_t max_sockets = 10000;
+    std::size_t max_inbound_bytes = 4096;
+    std::size_t send_buffer_bytes = 1 << 20;     // per socket; past it the socket is closed (4002)
+    long ping_interval_ms = 30000;
+    long pong_timeout_ms = 10000;
+    long drain_timeout_ms = 5000;
+};
+
+// What the gateway asks of the rest of the worker, from the io thread. Neither may block.
+struct gateway_hooks {
+    std::function<bool()> ready;              // Kafka reachable and partitions assigned
+    std::function<std::string()> metrics;     // extra Prometheus text (the reader's)
+};
+
+// The WebSocket and HTTP side of a worker: accepts /ws upgrades with a JWT, keeps each
+// user's sockets, sends them their events, and serves /healthz, /readyz and /metrics.
+// All socket work runs on the thread that calls run(); deliver() is called from the
+// reading thread and hands the events over by posting.
+class gateway final : public consumers::event_sink {
+public:
+    // Binds the port; throws std::runtime_error if it cannot.
+    gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hooks);
+    ~gateway() override;
+
+    uint16_t port() const;
+
+    // Serves until shutdown() has drained the sockets.
+    void run();
+
+    // Thread-safe: stops accepting, closes every socket with 1001, and makes run() return
+    // once they are gone or the drain timeout passes.
+    void shutdown();
+
+    bool wants(const std::string& user_id) const override;
+    void deliver(const std::vector<consumers::event>& batch) override;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace bridge::gateway

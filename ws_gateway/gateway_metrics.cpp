@@ -1,0 +1,94 @@
+#include "ws_gateway/gateway_metrics.hpp"
+
+#include <cstdio>
+
+namespace bridge::gateway {
+
+namespace {
+
+constexpr std::array<std::string_view, event_type_count> event_types = {
+    "agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed", "other"};
+
+void header(std::string& out, std::string_view name, std::string_view kind, std::string_view help) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" ").append(kind).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, double value) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", value);
+    out.append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(buf).append("\n");
+}
+
+std::string label(std::string_view key, std::string_view value) {
+    return std::string(key) + "=\"" + std::string(value) + "\"";
+}
+
+}  // namespace
+
+std::string_view to_string(disconnect_reason r) {
+    switch (r) {
+        case disconnect_reason::client: return "client";
+        case disconnect_reason::replaced: return "replaced";
+        case disconnect_reason::slow_reader: return "slow_reader";
+        case disconnect_reason::pong_timeout: return "pong_timeout";
+        case disconnect_reason::token_expired: return "token_expired";
+        case disconnect_reason::shutdown: return "shutdown";
+        case disconnect_reason::error: return "error";
+    }
+    return "unknown";
+}
+
+std::size_t event_type_index(std::string_view type) {
+    for (std::size_t i = 0; i + 1 < event_types.size(); ++i)
+        if (event_types[i] == type) return i;
+    return event_types.size() - 1;
+}
+
+void latency_histogram::observe(double seconds) {
+    std::size_t i = 0;
+    while (i < bounds.size() && seconds > bounds[i]) ++i;
+    ++counts_[i];
+    sum_ += seconds;
+    ++count_;
+}
+
+void latency_histogram::render(std::string& out, std::string_view name) const {
+    const std::string bucket = std::string(name) + "_bucket";
+    uint64_t cumulative = 0;
+    char le[32];
+    for (std::size_t i = 0; i < bounds.size(); ++i) {
+        cumulative += counts_[i];
+        std::snprintf(le, sizeof le, "%g", bounds[i]);
+        sample(out, bucket, label("le", le), static_cast<double>(cumulative));
+    }
+    sample(out, bucket, "le=\"+Inf\"", static_cast<double>(count_));
+    sample(out, std::string(name) + "_sum", "", sum_);
+    sample(out, std::string(name) + "_count", "", static_cast<double>(count_));
+}
+
+std::string gateway_metrics::text() const {
+    std::string out;
+    header(out, "bridge_sockets_open", "gauge", "Open WebSocket connections.");
+    sample(out, "bridge_sockets_open", "", static_cast<double>(sockets_open));
+    header(out, "bridge_connects_total", "counter", "WebSocket connections accepted.");
+    sample(out, "bridge_connects_total", "", static_cast<double>(connects));
+    header(out, "bridge_disconnects_total", "counter", "WebSocket connections ended, by reason.");
+    for (std::size_t i = 0; i < disconnects.size(); ++i)
+        sample(out, "bridge_disconnects_total", label("reason", to_string(static_cast<disconnect_reason>(i))),
+               static_cast<double>(disconnects[i]));
+    header(out, "bridge_auth_failures_total", "counter", "Upgrades refused for their token, by reason.");
+    for (std::size_t i = 1; i < auth_failures.size(); ++i)
+        sample(out, "bridge_auth_failures_total", label("reason", to_string(static_cast<auth_error>(i))),
+               static_cast<double>(auth_failures[i]));
+    header(out, "bridge_events_delivered_total", "counter", "Event frames written to sockets, by type.");
+    for (std::size_t i = 0; i < delivered.size(); ++i)
+        sample(out, "bridge_events_delivered_total", label("type", event_types[i]), static_cast<double>(delivered[i]));
+    header(out, "bridge_delivery_latency_seconds", "histogram", "Kafka record timestamp to socket write.");
+    latency.render(out, "bridge_delivery_latency_seconds");
+    return out;
+}
+
+}  // namespace bridge::gateway
