@@ -18,6 +18,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr int metadata_timeout_ms = 2000;
 constexpr std::size_t max_batch_events = 1024;
 constexpr std::size_t max_batch_records = 4096;
+constexpr std::size_t max_batch_bytes = 1 << 20;  // a batch may overfill a socket's buffer by this much
 constexpr std::size_t reason_count = 6;
 
 // Logs at most once a second per key, counting what it held back.
@@ -150,8 +151,7 @@ struct kafka_reader::impl {
                 auto& known = assigned[tm->topic()];
                 for (const auto* pm : *tm->partitions()) {
                     if (!known.insert(pm->id()).second) continue;
-                    const int64_t start = first ? RdKafka::Topic::OFFSET_END : RdKafka::Topic::OFFSET_BEGINNING;
-                    fresh.push_back(RdKafka::TopicPartition::create(tm->topic(), pm->id(), start));
+                    fresh.push_back(RdKafka::TopicPartition::create(tm->topic(), pm->id(), start_offset(tm->topic(), pm->id(), first)));
                 }
             }
         }
@@ -169,6 +169,16 @@ struct kafka_reader::impl {
         }
         if (ok) events.all_brokers_down = false;
         metadata_ok = ok;
+    }
+
+    // Where a newly assigned partition starts. On the first listing: the current end, asked
+    // of the broker now, so that every record produced once the worker is ready is read.
+    int64_t start_offset(const std::string& topic, int32_t partition, bool first) {
+        if (!first) return RdKafka::Topic::OFFSET_BEGINNING;
+        int64_t low = 0, high = 0;
+        if (consumer->query_watermark_offsets(topic, partition, &low, &high, metadata_timeout_ms) == RdKafka::ERR_NO_ERROR)
+            return high;
+        return RdKafka::Topic::OFFSET_END;
     }
 
     bool every_topic_assigned() const {
@@ -274,7 +284,8 @@ void kafka_reader::run() {
 
         // Wait for one record, then drain what is already fetched into one batch.
         int timeout_ms = 100;
-        while (batch.size() < max_batch_events && held.size() < max_batch_records) {
+        std::size_t batch_bytes = 0;
+        while (batch.size() < max_batch_events && held.size() < max_batch_records && batch_bytes < max_batch_bytes) {
             std::unique_ptr<RdKafka::Message> m(s.consumer->consume(timeout_ms));
             timeout_ms = 0;
             if (!m || m->err() == RdKafka::ERR__TIMED_OUT) break;
@@ -283,7 +294,9 @@ void kafka_reader::run() {
                     s.reject_log.warn(10, "kafka consume: {}", m->errstr());
                 continue;
             }
-            if (s.take(*m, batch)) held.push_back(std::move(m));
+            if (!s.take(*m, batch)) continue;
+            batch_bytes += m->len();
+            held.push_back(std::move(m));
         }
         if (!batch.empty()) s.sink.deliver(batch);
         batch.clear();

@@ -31,6 +31,8 @@ struct socket_state {
     bool opened = false;
     bool registered = false;
     bool closing = false;
+    uint64_t batch_seen = 0;           // last batch that measured this socket's send buffer
+    std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
     disconnect_reason reason = disconnect_reason::client;
 };
 
@@ -123,6 +125,9 @@ struct gateway::impl {
     bool draining = false;
     uint16_t bound_port = 0;
     long ticks = 0;
+    uint64_t batch_seq = 0;
+    int64_t last_slow_log_ms = 0;
+    uint64_t slow_logs_suppressed = 0;
     asio::steady_timer tick_timer{io};
     asio::steady_timer drain_timer{io};
 
@@ -296,19 +301,25 @@ struct gateway::impl {
     }
 
     // On the io thread: send each event to its user's sockets, oldest socket first.
+    // A socket is slow when what earlier batches queued on it is still unsent past the limit;
+    // within one batch it may exceed the limit by at most that batch (bounded by the reader).
     void send_batch(const std::vector<outgoing>& batch) {
         const int64_t now = now_ms();
+        ++batch_seq;
         std::vector<connection_hdl> slow;
         for (const auto& item : batch) {
             const auto* sockets = registry.sockets_of(item.user);
             if (!sockets) continue;
-            const std::size_t size = item.frame->get_payload().size();
             for (const auto& h : *sockets) {
                 std::error_code ec;
                 auto con = server.get_con_from_hdl(h, ec);
                 if (ec || con->closing) continue;
                 if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-                if (con->get_buffered_amount() + size > config.send_buffer_bytes) {
+                if (con->batch_seen != batch_seq) {
+                    con->batch_seen = batch_seq;
+                    con->buffered_at_batch = con->get_buffered_amount();
+                }
+                if (con->buffered_at_batch > config.send_buffer_bytes) {
                     con->closing = true;  // skip it for the rest of the batch; closed below
                     slow.push_back(h);
                     continue;
@@ -320,9 +331,25 @@ struct gateway::impl {
         }
         for (const auto& h : slow) {
             std::error_code ec;
-            if (auto con = server.get_con_from_hdl(h, ec)) con->closing = false;
+            auto con = server.get_con_from_hdl(h, ec);
+            if (ec) continue;
+            con->closing = false;
+            log_slow_reader(con->buffered_at_batch);
             close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
         }
+    }
+
+    // At most one line a second, however many sockets fall behind at once.
+    void log_slow_reader(std::size_t buffered) {
+        const int64_t now = now_ms();
+        if (now - last_slow_log_ms < 1000) {
+            ++slow_logs_suppressed;
+            return;
+        }
+        spdlog::warn("closing slow socket: {} bytes unsent (limit {}), suppressed since last: {}", buffered,
+                     config.send_buffer_bytes, slow_logs_suppressed);
+        last_slow_log_ms = now;
+        slow_logs_suppressed = 0;
     }
 
     // Once a second: close sockets whose token expired; ping every ping interval.

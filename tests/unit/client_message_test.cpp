@@ -1,1 +1,91 @@
 #include <doctest/doctest.h>
+
+#include <string>
+
+#include "ws_gateway/client_message.hpp"
+
+using bridge::gateway::client_message;
+using bridge::gateway::parse_client_message;
+
+// Failed checks print the kind's name instead of its number (found by ADL; local to this file).
+namespace bridge::gateway {
+static doctest::String toString(client_message::kind k) {
+    switch (k) {
+        case client_message::kind::subscribe: return "subscribe";
+        case client_message::kind::unsubscribe: return "unsubscribe";
+        case client_message::kind::invalid: return "invalid";
+    }
+    return "?";
+}
+}  // namespace bridge::gateway
+
+TEST_CASE("subscribe with a thread_id") {
+    const client_message m = parse_client_message(R"({"action":"subscribe","thread_id":"t-1"})");
+    CHECK(m.what == client_message::kind::subscribe);
+    CHECK(m.thread_id == "t-1");
+    CHECK(m.error.empty());
+}
+
+TEST_CASE("subscribe decodes escapes and ignores other fields") {
+    const client_message m = parse_client_message(R"( {"thread_id":"t\u002d\"2\"","extra":[1],"action":"subscribe"} )");
+    CHECK(m.what == client_message::kind::subscribe);
+    CHECK(m.thread_id == "t-\"2\"");
+}
+
+TEST_CASE("subscribe accepts a thread_id of exactly 256 bytes") {
+    const std::string id(256, 't');
+    const client_message m = parse_client_message(R"({"action":"subscribe","thread_id":")" + id + "\"}");
+    CHECK(m.what == client_message::kind::subscribe);
+    CHECK(m.thread_id == id);
+}
+
+TEST_CASE("unsubscribe") {
+    const client_message m = parse_client_message(R"({"action":"unsubscribe"})");
+    CHECK(m.what == client_message::kind::unsubscribe);
+    CHECK(m.thread_id.empty());
+    CHECK(m.error.empty());
+
+    // A thread_id on unsubscribe is ignored.
+    const client_message n = parse_client_message(R"({"action":"unsubscribe","thread_id":"t-1"})");
+    CHECK(n.what == client_message::kind::unsubscribe);
+    CHECK(n.thread_id.empty());
+}
+
+TEST_CASE("invalid client messages") {
+    const char* text = nullptr;
+    std::string long_id;
+    SUBCASE("not JSON") { text = "subscribe t-1"; }
+    SUBCASE("empty") { text = ""; }
+    SUBCASE("truncated JSON") { text = R"({"action":"subscribe","thread_id":"t-1")"; }
+    SUBCASE("invalid UTF-8") { text = "{\"action\":\"subscribe\",\"thread_id\":\"\xff\"}"; }
+    SUBCASE("an array") { text = R"([{"action":"unsubscribe"}])"; }
+    SUBCASE("a string") { text = R"("unsubscribe")"; }
+    SUBCASE("missing action") { text = R"({"thread_id":"t-1"})"; }
+    SUBCASE("non-string action") { text = R"({"action":1,"thread_id":"t-1"})"; }
+    SUBCASE("null action") { text = R"({"action":null})"; }
+    SUBCASE("unknown action") { text = R"({"action":"publish","thread_id":"t-1"})"; }
+    SUBCASE("action in another case") { text = R"({"action":"Subscribe","thread_id":"t-1"})"; }
+    SUBCASE("subscribe without thread_id") { text = R"({"action":"subscribe"})"; }
+    SUBCASE("subscribe with an empty thread_id") { text = R"({"action":"subscribe","thread_id":""})"; }
+    SUBCASE("subscribe with a numeric thread_id") { text = R"({"action":"subscribe","thread_id":42})"; }
+    SUBCASE("subscribe with an object thread_id") { text = R"({"action":"subscribe","thread_id":{"id":"t-1"}})"; }
+    SUBCASE("subscribe with a thread_id over 256 bytes") {
+        long_id = R"({"action":"subscribe","thread_id":")" + std::string(257, 't') + "\"}";
+        text = long_id.c_str();
+    }
+    REQUIRE(text != nullptr);
+    CAPTURE(text);
+    const client_message m = parse_client_message(text);
+    CHECK(m.what == client_message::kind::invalid);
+    CHECK_FALSE(m.error.empty());
+    CHECK(m.thread_id.empty());
+}
+
+TEST_CASE("error texts say what was wrong") {
+    CHECK(parse_client_message("[]").error == "message is not a JSON object");
+    CHECK(parse_client_message("{}").error == "missing string field \"action\"");
+    CHECK(parse_client_message(R"({"action":"publish"})").error == "unknown action");
+    CHECK(parse_client_message(R"({"action":"subscribe"})").error == "subscribe needs a non-empty string \"thread_id\"");
+    CHECK(parse_client_message(R"({"action":"subscribe","thread_id":")" + std::string(300, 'x') + "\"}").error ==
+          "thread_id longer than 256 bytes");
+}

@@ -1,1 +1,283 @@
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "schemas/envelope.hpp"
+
+using bridge::schemas::envelope;
+using bridge::schemas::envelope_validator;
+using bridge::schemas::reject_reason;
+
+// Failed checks print the reason's name instead of its number (found by ADL; local to this file).
+namespace bridge::schemas {
+static doctest::String toString(reject_reason r) { return std::string(to_string(r)).c_str(); }
+}  // namespace bridge::schemas
+
+namespace {
+
+using field_list = std::vector<std::pair<std::string, std::string>>;
+
+// The six required fields as JSON text, in the order the protocol shows them.
+field_list fields(const std::string& type, const std::string& payload) {
+    return {{"type", "\"" + type + "\""},
+            {"user_id", "\"u1\""},
+            {"run_id", "\"r-1\""},
+            {"thread_id", "\"t-1\""},
+            {"ts", "\"2026-11-22T10:00:00.000Z\""},
+            {"payload", payload}};
+}
+
+std::string object_of(const field_list& f) {
+    std::string out = "{";
+    for (const auto& [name, json] : f) {
+        if (out.size() > 1) out += ",";
+        out += "\"" + name + "\":" + json;
+    }
+    return out + "}";
+}
+
+std::string record(const std::string& type, const std::string& payload) { return object_of(fields(type, payload)); }
+
+struct validator_fixture {
+    envelope_validator validator{4096};
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+
+    reject_reason check(std::string_view value, const std::string* k) { return validator.validate(k, value, out, &detail); }
+    reject_reason check(std::string_view value) { return check(value, &key); }
+};
+
+const char* const critical_types[] = {"agent_started", "agent_thinking", "tool_executing", "tool_completed",
+                                      "agent_completed"};
+
+}  // namespace
+
+TEST_CASE("to_string gives the metric label of every reason") {
+    CHECK(bridge::schemas::to_string(reject_reason::none) == "none");
+    CHECK(bridge::schemas::to_string(reject_reason::too_large) == "too_large");
+    CHECK(bridge::schemas::to_string(reject_reason::missing_key) == "missing_key");
+    CHECK(bridge::schemas::to_string(reject_reason::not_json) == "not_json");
+    CHECK(bridge::schemas::to_string(reject_reason::schema) == "schema");
+    CHECK(bridge::schemas::to_string(reject_reason::key_mismatch) == "key_mismatch");
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "too_large: a value above the configured maximum") {
+    const std::string base = record("custom", "{}");
+    // Pad the payload so the record is exactly at, then one byte over, the limit.
+    const std::string at_limit = record("custom", "{\"pad\":\"" + std::string(4096 - base.size() - 8, 'x') + "\"}");
+    REQUIRE(at_limit.size() == 4096);
+    CHECK(check(at_limit) == reject_reason::none);
+
+    const std::string over = record("custom", "{\"pad\":\"" + std::string(4097 - base.size() - 8, 'x') + "\"}");
+    REQUIRE(over.size() == 4097);
+    CHECK(check(over) == reject_reason::too_large);
+    CHECK(detail == "4097 bytes");
+    // Size is checked before anything else, even the key.
+    CHECK(check(std::string(5000, '!'), nullptr) == reject_reason::too_large);
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "missing_key: a record without a key") {
+    CHECK(check(record("tool_executing", R"({"tool":"search"})"), nullptr) == reject_reason::missing_key);
+    CHECK(!detail.empty());
+    // The key is checked before the value is parsed.
+    CHECK(check("not json", nullptr) == reject_reason::missing_key);
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "not_json: values that are not UTF-8 JSON") {
+    SUBCASE("garbage") { CHECK(check("hello, kafka") == reject_reason::not_json); }
+    SUBCASE("empty") { CHECK(check("") == reject_reason::not_json); }
+    SUBCASE("truncated") {
+        const std::string full = record("tool_executing", R"({"tool":"search"})");
+        CHECK(check(full.substr(0, full.size() - 1)) == reject_reason::not_json);
+        CHECK(check(full.substr(0, full.size() / 2)) == reject_reason::not_json);
+    }
+    SUBCASE("trailing garbage after the object") {
+        CHECK(check(record("custom", "{}") + " x") == reject_reason::not_json);
+    }
+    SUBCASE("invalid UTF-8 byte in a string") {
+        CHECK(check(record("agent_thinking", "{\"text\":\"caf\xff\"}")) == reject_reason::not_json);
+    }
+    SUBCASE("overlong UTF-8 encoding") {
+        CHECK(check(record("agent_thinking", "{\"text\":\"\xc0\xaf\"}")) == reject_reason::not_json);
+    }
+    SUBCASE("lone surrogate escape") {
+        CHECK(check(record("agent_thinking", R"({"text":"\ud800"})")) == reject_reason::not_json);
+    }
+    SUBCASE("embedded NUL byte inside a string") {
+        std::string value = record("agent_thinking", R"({"text":"aXb"})");
+        value[value.find("aXb") + 1] = '\0';
+        CHECK(check(value) == reject_reason::not_json);
+    }
+    SUBCASE("NUL byte after a valid object") {
+        std::string value = record("custom", "{}");
+        value.push_back('\0');
+        CHECK(check(value) == reject_reason::not_json);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "schema: each required envelope field missing") {
+    for (const char* name : {"type", "user_id", "run_id", "thread_id", "ts", "payload"}) {
+        CAPTURE(name);
+        field_list f = fields("tool_executing", R"({"tool":"search"})");
+        f.erase(std::remove_if(f.begin(), f.end(), [&](const auto& p) { return p.first == name; }), f.end());
+        REQUIRE(f.size() == 5);
+        CHECK(check(object_of(f)) == reject_reason::schema);
+        CHECK(detail.find("required") != std::string::npos);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "schema: envelope fields of the wrong kind") {
+    SUBCASE("payload an array") { CHECK(check(record("custom", "[]")) == reject_reason::schema); }
+    SUBCASE("payload a string") { CHECK(check(record("custom", "\"text\"")) == reject_reason::schema); }
+    SUBCASE("payload null") { CHECK(check(record("custom", "null")) == reject_reason::schema); }
+    SUBCASE("value an array, not an object") { CHECK(check("[1,2]") == reject_reason::schema); }
+    SUBCASE("empty type") { CHECK(check(record("", "{}")) == reject_reason::schema); }
+    SUBCASE("ts a boolean") {
+        field_list f = fields("custom", "{}");
+        f[4].second = "true";
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+    SUBCASE("ts negative") {
+        field_list f = fields("custom", "{}");
+        f[4].second = "-1";
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+    SUBCASE("user_id a number") {
+        field_list f = fields("custom", "{}");
+        f[1].second = "1";
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "schema: a top-level field repeated") {
+    SUBCASE("user_id twice") {
+        field_list f = fields("custom", "{}");
+        f.emplace_back("user_id", "\"u2\"");
+        CHECK(check(object_of(f)) == reject_reason::schema);
+        CHECK(detail == "repeated top-level field");
+    }
+    SUBCASE("user_id twice with the same value") {
+        field_list f = fields("custom", "{}");
+        f.emplace_back("user_id", "\"u1\"");
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+    SUBCASE("user_id twice, once spelled with an escape") {
+        field_list f = fields("custom", "{}");
+        f.emplace_back("user\\u005fid", "\"u2\"");
+        CHECK(check(object_of(f)) == reject_reason::schema);
+        CHECK(detail == "repeated top-level field");
+    }
+    SUBCASE("payload twice") {
+        field_list f = fields("agent_completed", R"({"status":"maybe"})");
+        f.emplace_back("payload", R"({"status":"ok"})");
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+    SUBCASE("type twice") {
+        field_list f = fields("custom", "{}");
+        f.emplace_back("type", "\"agent_completed\"");
+        CHECK(check(object_of(f)) == reject_reason::schema);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "schema: each critical type with a bad payload") {
+    const std::pair<const char*, const char*> bad[] = {
+        {"agent_started", R"({"model":"m"})"},              // no agent
+        {"agent_thinking", R"({"text":"hmm","step":0})"},    // step below 1
+        {"tool_executing", R"({"tool":""})"},               // empty tool
+        {"tool_completed", R"({"tool":"search"})"},         // no status
+        {"agent_completed", R"({"status":"maybe"})"},       // status not in the enum
+    };
+    for (const auto& [type, payload] : bad) {
+        CAPTURE(type);
+        CHECK(check(record(type, payload)) == reject_reason::schema);
+        CHECK(detail.find(std::string(type) + " payload") == 0);
+        CHECK(detail.find("maybe") == std::string::npos);  // no payload data in the detail
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "key_mismatch: key differs from user_id") {
+    const std::string value = record("tool_executing", R"({"tool":"search"})");
+    for (const std::string other : {"u2", "U1", "u1 ", ""}) {
+        CAPTURE(other);
+        CHECK(check(value, &other) == reject_reason::key_mismatch);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "valid: each critical type with a valid payload") {
+    const std::pair<const char*, const char*> good[] = {
+        {"agent_started", R"({"agent":"planner","model":"m-1","input":{"q":"x"}})"},
+        {"agent_thinking", R"({"text":"hmm","step":2})"},
+        {"tool_executing", R"({"tool":"search","call_id":"c-1","input":{"q":"kafka"}})"},
+        {"tool_completed", R"({"tool":"search","call_id":"c-1","status":"ok","output":[1,2],"duration_ms":12.5})"},
+        {"agent_completed", R"({"status":"cancelled","duration_ms":0})"},
+    };
+    for (const auto& [type, payload] : good) {
+        CAPTURE(type);
+        CHECK(check(record(type, payload)) == reject_reason::none);
+        CHECK(out.type == type);
+        CHECK(out.payload_json == payload);
+    }
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "valid: a custom type takes any object payload") {
+    CHECK(check(record("progress_update", R"({"anything":[1,{"nested":null}],"status":"maybe"})")) ==
+          reject_reason::none);
+    CHECK(out.type == "progress_update");
+    CHECK(check(record("progress_update", "{}")) == reject_reason::none);
+    CHECK(out.payload_json == "{}");
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "valid: ts as integer and as string") {
+    field_list f = fields("custom", "{}");
+    f[4].second = "1763805600000";
+    CHECK(check(object_of(f)) == reject_reason::none);
+    CHECK(out.ts_json == "1763805600000");
+
+    CHECK(check(record("custom", "{}")) == reject_reason::none);
+    CHECK(out.ts_json == "\"2026-11-22T10:00:00.000Z\"");
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "valid: views are the exact input text, strings are decoded") {
+    const std::string payload =
+        R"({ "tool" : "search", "status":"ok", "duration_ms": 1.50, "output": {"n": 1e3, "s": "caf\u00e9 \ud83d\ude00"} , "list": [ 1 , 2 ] })";
+    const std::string value = std::string("  { \"type\" : \"tool_completed\" ,\n") +
+                              "  \"user_id\":\"u\\u0031\",\n" +
+                              "  \"run_id\" :\t\"r\\\"1\",\n" +
+                              "  \"thread_id\": \"t\\u002d1\",\n" +
+                              "  \"ts\": 1763805600000,\n" +
+                              "  \"extra\": {\"user_id\": \"someone-else\", \"payload\": {}},\n" +
+                              "  \"payload\" : " + payload + "\n}\n";
+    REQUIRE(check(value) == reject_reason::none);
+
+    CHECK(out.type == "tool_completed");
+    CHECK(out.user_id == "u1");
+    CHECK(out.thread_id == "t-1");
+    CHECK(out.type_json == "\"tool_completed\"");
+    CHECK(out.run_id_json == R"("r\"1")");
+    CHECK(out.thread_id_json == R"("t\u002d1")");
+    CHECK(out.ts_json == "1763805600000");
+    CHECK(out.payload_json == payload);
+    // The views point into the value itself, not at a copy.
+    CHECK(out.payload_json.data() == value.data() + value.find(payload));
+    CHECK(out.ts_json.data() == value.data() + value.find("1763805600000"));
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "valid: user_id fields nested in the payload are not the envelope's") {
+    CHECK(check(record("custom", R"({"user_id":"u2","thread_id":"t-9","type":"x"})")) == reject_reason::none);
+    CHECK(out.user_id == "u1");
+    CHECK(out.thread_id == "t-1");
+    CHECK(out.type == "custom");
+}
+
+TEST_CASE_FIXTURE(validator_fixture, "a validator is reusable after a rejection") {
+    CHECK(check(record("agent_completed", R"({"status":"maybe"})")) == reject_reason::schema);
+    CHECK(check(record("tool_completed", R"({"tool":"search")")) == reject_reason::not_json);
+    CHECK(check(record("agent_completed", R"({"status":"ok"})")) == reject_reason::none);
+    CHECK(out.type == "agent_completed");
+    CHECK(out.payload_json == R"({"status":"ok"})");
+}
