@@ -116,11 +116,11 @@ struct kafka_reader::impl {
         for (const auto& [k, v] : config.kafka) props[k] = v;
         for (const auto& [k, v] : props)
             if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-                throw std::runtime_error("kafka property " + k + ": " + err);
+                throw std::invalid_argument("kafka property " + k + ": " + err);
         if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&events), err) != RdKafka::Conf::CONF_OK)
             throw std::runtime_error("kafka event callback: " + err);
         consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-        if (!consumer) throw std::runtime_error("create kafka consumer: " + err);
+        if (!consumer) throw std::invalid_argument("kafka consumer: " + err);
         for (const auto& t : config.topics) {
             std::unique_ptr<RdKafka::Topic> h(RdKafka::Topic::create(consumer.get(), t, nullptr, err));
             if (!h) throw std::runtime_error("kafka topic " + t + ": " + err);
@@ -246,7 +246,7 @@ struct kafka_reader::impl {
 
 kafka_reader::kafka_reader(reader_config config, event_sink& sink)
     : impl_(std::make_unique<impl>(std::move(config), sink)) {
-    if (impl_->config.topics.empty()) throw std::runtime_error("no topics configured");
+    if (impl_->config.topics.empty()) throw std::invalid_argument("no topics configured");
     impl_->create_consumer();
 }
 

@@ -24,7 +24,7 @@ struct reader_config {
 // records by key through the sink, validates the envelopes, and hands batches to the sink.
 class kafka_reader {
 public:
-    // Throws std::runtime_error with librdkafka's message on bad configuration.
+    // Throws std::invalid_argument with librdkafka's message on bad configuration.
     kafka_reader(reader_config config, event_sink& sink);
     ~kafka_reader();
 

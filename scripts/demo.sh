@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job on one machine: installs and builds, then runs a local Kafka, the bridge on
+# :8080 and a demo producer that publishes an agent run for "demo-user" every few seconds.
+# Ctrl-C stops all three.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+port="${BRIDGE_DEMO_PORT:-8080}"
+kafka_port="${KAFKA_PORT:-9092}"
+
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+
+# A development secret, kept outside the repository and reused across runs.
+secret_file="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}/demo-jwt-secret"
+if [[ ! -s "$secret_file" ]]; then
+  mkdir -p "$(dirname "$secret_file")"
+  (umask 077; openssl rand -hex 32 > "$secret_file")
+fi
+export BRIDGE_JWT_SECRET="$(cat "$secret_file")"
+
+"$root/scripts/kafka.sh" start --port "$kafka_port"
+"$root/scripts/kafka.sh" create-topic agent-events 6 --port "$kafka_port"
+
+bridge_pid=""
+cleanup() {
+  [[ -n "$bridge_pid" ]] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null || true
+  "$root/scripts/kafka.sh" stop --port "$kafka_port" || true
+}
+trap cleanup EXIT INT TERM
+
+"$root/build/bridge/bridge" --brokers "127.0.0.1:$kafka_port" --topics agent-events --listen "0.0.0.0:$port" \
+  2> >(tee "$root/build/bridge-demo.log" >&2) &
+bridge_pid=$!
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "bridge did not become ready" >&2; exit 1; }
+echo "bridge ready: http://127.0.0.1:$port/metrics"
+
+"$root/.venv/bin/python" "$root/scripts/demo_producer.py" --brokers "127.0.0.1:$kafka_port" \
+  --ws "ws://127.0.0.1:$port/ws" "$@"
