@@ -21,12 +21,16 @@ export BRIDGE_JWT_SECRET="$(cat "$secret_file")"
 "$root/scripts/kafka.sh" start --port "$kafka_port"
 "$root/scripts/kafka.sh" create-topic agent-events 6 --port "$kafka_port"
 
-bridge_pid=""
+bridge_pid="" producer_pid=""
 cleanup() {
-  [[ -n "$bridge_pid" ]] && kill -TERM "$bridge_pid" 2>/dev/null && wait "$bridge_pid" 2>/dev/null || true
+  trap - EXIT INT TERM
+  for pid in $producer_pid $bridge_pid; do
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  done
   "$root/scripts/kafka.sh" stop --port "$kafka_port" || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 "$root/build/bridge/bridge" --brokers "127.0.0.1:$kafka_port" --topics agent-events --listen "0.0.0.0:$port" \
   2> >(tee "$root/build/bridge-demo.log" >&2) &
@@ -39,4 +43,6 @@ curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "bridge did not be
 echo "bridge ready: http://127.0.0.1:$port/metrics"
 
 "$root/.venv/bin/python" "$root/scripts/demo_producer.py" --brokers "127.0.0.1:$kafka_port" \
-  --ws "ws://127.0.0.1:$port/ws" "$@"
+  --ws "ws://127.0.0.1:$port/ws" "$@" &
+producer_pid=$!
+wait "$producer_pid"

@@ -5,7 +5,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev python3-venv kcat)
+      libssl-dev libcli11-dev python3-venv kcat curl openssl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
