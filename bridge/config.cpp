@@ -96,6 +96,20 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         ->envname("BRIDGE_PONG_TIMEOUT_MS")->check(CLI::Range(100L, 600000L));
     app.add_option("--drain-timeout-ms", g.drain_timeout_ms, "On SIGTERM, wait this long for sockets to close")
         ->envname("BRIDGE_DRAIN_TIMEOUT_MS")->check(CLI::Range(0L, 600000L));
+    auto& rp = out.replayer;
+    app.add_option("--replay-max-events", rp.max_events, "Events one resume or late join may replay; then resume_truncated")
+        ->envname("BRIDGE_REPLAY_MAX_EVENTS")->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+    app.add_option("--replay-max-bytes", rp.max_bytes, "Bytes one replay may send; then resume_truncated")
+        ->envname("BRIDGE_REPLAY_MAX_BYTES")->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32));
+    app.add_option("--replay-concurrency", rp.concurrency, "Replays reading Kafka at once (others wait)")
+        ->envname("BRIDGE_REPLAY_CONCURRENCY")->check(CLI::Range(std::size_t{1}, std::size_t{64}));
+    app.add_option("--replay-max-queued", rp.max_queued, "Replays waiting; past it a socket is closed with 1013")
+        ->envname("BRIDGE_REPLAY_MAX_QUEUED")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
+    app.add_option("--replay-lookback-ms", rp.lookback_ms,
+                   "On resume, a user's other partitions are read from this long before the cursor")
+        ->envname("BRIDGE_REPLAY_LOOKBACK_MS")->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+    app.add_option("--replay-timeout-ms", rp.timeout_ms, "A replay not done by then closes the socket with 1013")
+        ->envname("BRIDGE_REPLAY_TIMEOUT_MS")->check(CLI::Range(1000, 600000));
     app.add_option("--log-level", out.log_level, "trace, debug, info, warn, error")
         ->envname("BRIDGE_LOG_LEVEL")->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
 
@@ -110,6 +124,10 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
             r.kafka[kv.substr(0, eq)] = kv.substr(eq + 1);
         }
         parse_listen(listen, g);
+        rp.brokers = r.brokers;
+        rp.topics = r.topics;
+        rp.kafka = r.kafka;
+        rp.max_record_bytes = r.max_record_bytes;
         if (!secret_file.empty()) j.secret = read_file(secret_file, "--jwt-secret-file");
         while (!j.secret.empty() && (j.secret.back() == '\n' || j.secret.back() == '\r')) j.secret.pop_back();
         if (!public_key_file.empty()) j.public_key_pem = read_file(public_key_file, "--jwt-public-key-file");

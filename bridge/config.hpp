@@ -3,6 +3,7 @@
 #include <string>
 
 #include "consumers/kafka_reader.hpp"
+#include "consumers/kafka_replayer.hpp"
 #include "ws_gateway/gateway.hpp"
 #include "ws_gateway/jwt_verifier.hpp"
 
@@ -10,6 +11,7 @@ namespace bridge {
 
 struct bridge_config {
     consumers::reader_config reader;
+    consumers::replayer_config replayer;  // brokers, topics and Kafka properties copied from reader
     gateway::gateway_config gateway;
     gateway::jwt_config jwt;
     std::string log_level = "info";

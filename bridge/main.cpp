@@ -12,6 +12,7 @@
 #include "bridge/config.hpp"
 #include "bridge/log.hpp"
 #include "consumers/kafka_reader.hpp"
+#include "consumers/kafka_replayer.hpp"
 #include "ws_gateway/gateway.hpp"
 
 namespace {
@@ -27,14 +28,20 @@ sigset_t stop_signals() {
 
 int serve(const bridge::bridge_config& config) {
     using namespace bridge;
+    // The gateway is built first (it binds the port); the Kafka side reaches it as its sink.
     std::unique_ptr<consumers::kafka_reader> reader;
+    std::unique_ptr<consumers::kafka_replayer> replayer;
     gateway::gateway_hooks hooks{
         [&reader] { return reader && reader->ready(); },
-        [&reader] { return reader ? reader->metrics_text() : std::string(); },
+        [&reader, &replayer] { return reader->metrics_text() + replayer->metrics_text(); },
+        [&replayer](consumers::replay_request r) { replayer->request(std::move(r)); },
+        [&replayer](uint64_t socket_id) { replayer->cancel(socket_id); },
     };
     gateway::gateway gw(config.gateway, gateway::jwt_verifier(config.jwt), std::move(hooks));
     reader = std::make_unique<consumers::kafka_reader>(config.reader, gw);
+    replayer = std::make_unique<consumers::kafka_replayer>(config.replayer, gw);
     reader->start();
+    replayer->start();
     spdlog::info("listening on {}:{} for topics of {}", config.gateway.listen_host, gw.port(), config.reader.brokers);
 
     const sigset_t signals = stop_signals();
@@ -47,6 +54,7 @@ int serve(const bridge::bridge_config& config) {
     waiter.detach();
 
     gw.run();
+    replayer->stop();
     reader->stop();
     spdlog::info("stopped");
     return 0;

@@ -7,8 +7,8 @@
 #include <stdexcept>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafkacpp.h>
-#include <spdlog/spdlog.h>
+
+#include "consumers/kafka_client.hpp"
 
 namespace bridge::consumers {
 
@@ -20,54 +20,6 @@ constexpr std::size_t max_batch_events = 1024;
 constexpr std::size_t max_batch_records = 4096;
 constexpr std::size_t max_batch_bytes = 1 << 20;  // a batch may overfill a socket's buffer by this much
 constexpr std::size_t reason_count = 6;
-
-// Logs at most once a second per key, counting what it held back.
-class rate_limited_log {
-public:
-    template <typename... Args>
-    void warn(std::size_t key, fmt::format_string<Args...> format, Args&&... args) {
-        auto& slot = slots_[key % slots_.size()];
-        const auto now = clock_type::now();
-        if (now - slot.last < std::chrono::seconds(1)) {
-            ++slot.suppressed;
-            return;
-        }
-        spdlog::warn("{} (suppressed since last: {})", fmt::format(format, std::forward<Args>(args)...),
-                     slot.suppressed);
-        slot.last = now;
-        slot.suppressed = 0;
-    }
-
-private:
-    struct slot {
-        clock_type::time_point last{};
-        uint64_t suppressed = 0;
-    };
-    std::array<slot, 16> slots_{};
-};
-
-// Turns librdkafka's log and error events into our log lines and a broker-down flag.
-class kafka_events : public RdKafka::EventCb {
-public:
-    bool all_brokers_down = false;
-
-    void event_cb(RdKafka::Event& e) override {
-        switch (e.type()) {
-            case RdKafka::Event::EVENT_ERROR:
-                if (e.err() == RdKafka::ERR__ALL_BROKERS_DOWN) all_brokers_down = true;
-                log_.warn(0, "kafka error: {}", RdKafka::err2str(e.err()));
-                break;
-            case RdKafka::Event::EVENT_LOG:
-                if (e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
-                    log_.warn(1, "kafka: {} {}", e.fac(), e.str());
-                break;
-            default: break;
-        }
-    }
-
-private:
-    rate_limited_log log_;
-};
 
 struct partition_lag {
     std::string topic;
@@ -102,25 +54,9 @@ struct kafka_reader::impl {
 
     void create_consumer() {
         std::string err;
-        std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-        std::map<std::string, std::string> props = {
-            {"bootstrap.servers", config.brokers},
-            {"group.id", "agent-event-bridge"},  // never joined: partitions are assigned by hand
-            {"client.id", "agent-event-bridge"},
-            {"enable.auto.commit", "false"},
-            {"enable.auto.offset.store", "false"},
-            {"enable.partition.eof", "false"},
-            {"fetch.wait.max.ms", "100"},
-            {"socket.nagle.disable", "true"},
-        };
-        for (const auto& [k, v] : config.kafka) props[k] = v;
-        for (const auto& [k, v] : props)
-            if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
-                throw std::invalid_argument("kafka property " + k + ": " + err);
-        if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&events), err) != RdKafka::Conf::CONF_OK)
-            throw std::runtime_error("kafka event callback: " + err);
-        consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-        if (!consumer) throw std::invalid_argument("kafka consumer: " + err);
+        consumer = consumers::create_consumer(config.brokers,
+                                              {{"enable.partition.eof", "false"}, {"fetch.wait.max.ms", "100"}},
+                                              config.kafka, events);
         for (const auto& t : config.topics) {
             std::unique_ptr<RdKafka::Topic> h(RdKafka::Topic::create(consumer.get(), t, nullptr, err));
             if (!h) throw std::runtime_error("kafka topic " + t + ": " + err);

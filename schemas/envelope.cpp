@@ -62,6 +62,7 @@ public:
         if (depth_ == 1) {
             if (current_ == field::type) out_.type.assign(s, n);
             if (current_ == field::user_id) out_.user_id.assign(s, n);
+            if (current_ == field::run_id) out_.run_id.assign(s, n);
             if (current_ == field::thread_id) out_.thread_id.assign(s, n);
         }
         return scalar() && validator_.String(s, n, copy);

@@ -17,6 +17,7 @@ std::string_view to_string(reject_reason r);
 struct envelope {
     std::string type;
     std::string user_id;
+    std::string run_id;
     std::string thread_id;
     std::string_view type_json;
     std::string_view run_id_json;

@@ -27,6 +27,15 @@ client_message parse_client_message(std::string_view text) {
         m.what = client_message::kind::unsubscribe;
         return m;
     }
+    if (name == "resume") {
+        const auto id = doc.FindMember("id");
+        if (id == doc.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0)
+            return invalid("resume needs a non-empty string \"id\"");
+        if (id->value.GetStringLength() > 512) return invalid("id longer than 512 bytes");
+        m.what = client_message::kind::resume;
+        m.id.assign(id->value.GetString(), id->value.GetStringLength());
+        return m;
+    }
     if (name != "subscribe") return invalid("unknown action");
     const auto thread = doc.FindMember("thread_id");
     if (thread == doc.MemberEnd() || !thread->value.IsString() || thread->value.GetStringLength() == 0)

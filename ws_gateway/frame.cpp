@@ -4,13 +4,6 @@
 
 namespace bridge::gateway {
 
-std::string frame_id(std::string_view topic, int32_t partition, int64_t offset) {
-    std::string id;
-    id.reserve(topic.size() + 24);
-    id.append(topic).append(":").append(std::to_string(partition)).append(":").append(std::to_string(offset));
-    return id;
-}
-
 std::string encode_event_frame(const schemas::envelope& e, std::string_view id) {
     std::string out;
     out.reserve(64 + e.type_json.size() + e.payload_json.size() + e.run_id_json.size() +

@@ -7,11 +7,9 @@
 
 namespace bridge::gateway {
 
-// The frame id: "topic:partition:offset". Unique per record; a client's resume cursor.
-std::string frame_id(std::string_view topic, int32_t partition, int64_t offset);
-
 // The outgoing event frame {"type","payload","run_id","thread_id","ts","id"}, built from the
 // envelope's own JSON text: the payload stays wrapped and byte for byte as produced.
+// `id` is the record's cursor (consumers/cursor.hpp).
 std::string encode_event_frame(const schemas::envelope& e, std::string_view id);
 
 // A frame of the bridge's own ("subscribed", "error", ...) with an object payload.

@@ -1,12 +1,17 @@
 #include "ws_gateway/gateway.hpp"
 
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 
+#include "consumers/cursor.hpp"
 #include "ws_gateway/client_message.hpp"
 #include "ws_gateway/frame.hpp"
 #include "ws_gateway/gateway_metrics.hpp"
@@ -21,9 +26,13 @@ constexpr uint16_t close_replaced = 4001;
 constexpr uint16_t close_slow_reader = 4002;
 constexpr uint16_t close_pong_timeout = 4003;
 constexpr uint16_t close_token_expired = 4004;
+constexpr uint16_t close_try_again = 1013;  // a replay could not run now: reconnect with the same cursor
 
 // Per-connection state, carried by websocketpp's connection object itself.
+struct outgoing;
+
 struct socket_state {
+    uint64_t id = 0;
     std::string user;
     std::string thread_filter;  // empty: every thread
     int64_t token_expires_at = 0;
@@ -34,6 +43,13 @@ struct socket_state {
     uint64_t batch_seen = 0;           // last batch that measured this socket's send buffer
     std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
     disconnect_reason reason = disconnect_reason::client;
+    // Replay (resume or late join): asked for, running, and the live events held meanwhile.
+    consumers::replay_request replay;
+    bool replay_asked = false;
+    bool catching_up = false;
+    bool sent_event = false;  // a resume message after an event came is refused
+    std::vector<outgoing> held_live;
+    std::size_t held_bytes = 0;
 };
 
 struct ws_config : websocketpp::config::asio {
@@ -42,7 +58,7 @@ struct ws_config : websocketpp::config::asio {
     static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
     static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
     static const long timeout_open_handshake = 5000;
-    static const long timeout_close_handshake = 2000;
+    static const long timeout_close_handshake = 5000;
 };
 
 using server_type = websocketpp::server<ws_config>;
@@ -54,10 +70,14 @@ using websocketpp::connection_hdl;
 struct outgoing {
     std::string user;
     std::string thread_id;
+    std::string topic;
+    int32_t partition;
+    int64_t offset;
     std::size_t type_index;
     int64_t timestamp_ms;
     message_ptr frame;
 };
+
 
 int64_t now_ms() {
     using namespace std::chrono;
@@ -126,6 +146,12 @@ struct gateway::impl {
     uint16_t bound_port = 0;
     long ticks = 0;
     uint64_t batch_seq = 0;
+    uint64_t next_socket_id = 1;
+    std::unordered_map<uint64_t, connection_hdl> replaying;  // sockets catching up, by id
+    // Replay pacing: batches posted to the io thread and not yet sent, per socket.
+    std::mutex pace_mutex;
+    std::condition_variable pace_cv;
+    std::unordered_map<uint64_t, int> in_flight;
     int64_t last_slow_log_ms = 0;
     uint64_t slow_logs_suppressed = 0;
     asio::steady_timer tick_timer{io};
@@ -201,8 +227,30 @@ struct gateway::impl {
         }
         con->user = std::move(token.subject);
         con->token_expires_at = token.expires_at;
+        if (!read_replay_params(con)) {
+            con->set_status(websocketpp::http::status_code::bad_request);
+            con->set_body("bad resume, since or run_id parameter\n");
+            return false;
+        }
         con->validated = true;
         ++handshakes;
+        return true;
+    }
+
+    // ?resume=<id> (resume after the id) or ?since=<ms>[&run_id=<run>] (late join).
+    bool read_replay_params(const connection_ptr& con) {
+        const std::string& resource = con->get_resource();
+        auto& r = con->replay;
+        r.user_id = con->user;
+        r.cursor = query_param(resource, "resume");
+        r.run_id = query_param(resource, "run_id");
+        const std::string since = query_param(resource, "since");
+        if (!since.empty()) {
+            const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), r.since_ms);
+            if (ec != std::errc() || end != since.data() + since.size() || r.since_ms < 0) return false;
+        }
+        if (r.cursor.size() > 512 || r.run_id.size() > 256) return false;
+        con->replay_asked = !r.cursor.empty() || r.since_ms >= 0;
         return true;
     }
 
@@ -242,8 +290,25 @@ struct gateway::impl {
         ++metrics.connects;
         if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
         con->registered = true;
+        con->id = next_socket_id++;
+        // Catching up starts before the socket joins, so no live event slips past the hold.
+        if (con->replay_asked) start_replay(con, h);
         if (auto oldest = registry.join(con->user, h))
             close_socket(*oldest, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+    }
+
+    void start_replay(const connection_ptr& con, connection_hdl h) {
+        con->catching_up = true;
+        con->replay.socket_id = con->id;
+        replaying[con->id] = h;
+        {
+            std::lock_guard<std::mutex> lock(pace_mutex);
+            in_flight[con->id] = 0;
+        }
+        if (hooks.replay)
+            hooks.replay(con->replay);
+        else
+            finish_replay(con->id, {consumers::replay_status::unavailable, "no replay source", {}});
     }
 
     // Close and fail handlers: the socket is gone; count it once.
@@ -255,6 +320,7 @@ struct gateway::impl {
         con->validated = false;
         if (!con->opened) return;
         con->opened = false;
+        if (con->catching_up) stop_replay(con->id);
         if (con->registered) registry.leave(con->user, h);
         con->registered = false;
         --metrics.sockets_open;
@@ -263,9 +329,11 @@ struct gateway::impl {
     }
 
     void on_message(connection_hdl h, server_type::message_ptr m) {
-        const client_message request = m->get_opcode() == websocketpp::frame::opcode::text
-                                           ? parse_client_message(m->get_payload())
-                                           : client_message{client_message::kind::invalid, {}, "binary messages are not accepted"};
+        client_message request;
+        if (m->get_opcode() == websocketpp::frame::opcode::text)
+            request = parse_client_message(m->get_payload());
+        else
+            request.error = "binary messages are not accepted";
         std::error_code ec;
         auto con = server.get_con_from_hdl(h, ec);
         if (ec) return;
@@ -279,6 +347,16 @@ struct gateway::impl {
                 con->thread_filter.clear();
                 reply = encode_control_frame("unsubscribed", "{}");
                 break;
+            case client_message::kind::resume:
+                if (con->sent_event || con->replay_asked) {
+                    reply = encode_control_frame("error", "{\"code\":\"bad_request\",\"message\":"
+                                                          "\"resume must come first, before any event; or use ?resume=\"}");
+                    break;
+                }
+                con->replay_asked = true;
+                con->replay.user_id = con->user;
+                con->replay.cursor = request.id;
+                return start_replay(con, h);
             case client_message::kind::invalid:
                 reply = encode_control_frame(
                     "error", "{\"code\":\"bad_request\",\"message\":" + json_string(request.error) + "}");
@@ -315,6 +393,10 @@ struct gateway::impl {
                 auto con = server.get_con_from_hdl(h, ec);
                 if (ec || con->closing) continue;
                 if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+                if (con->catching_up) {
+                    hold_live(con, h, item, slow);
+                    continue;
+                }
                 if (con->batch_seen != batch_seq) {
                     con->batch_seen = batch_seq;
                     con->buffered_at_batch = con->get_buffered_amount();
@@ -325,6 +407,7 @@ struct gateway::impl {
                     continue;
                 }
                 if (con->send(item.frame)) continue;
+                con->sent_event = true;
                 ++metrics.delivered[item.type_index];
                 metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
             }
@@ -337,6 +420,112 @@ struct gateway::impl {
             log_slow_reader(con->buffered_at_batch);
             close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
         }
+    }
+
+    // Live events for a socket still catching up wait, bounded by its send buffer size.
+    void hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow) {
+        con->held_bytes += item.frame->get_payload().size();
+        if (con->held_bytes > config.send_buffer_bytes) {
+            con->closing = true;
+            slow.push_back(h);
+            return;
+        }
+        con->held_live.push_back(item);
+    }
+
+    void stop_replay(uint64_t id) {
+        replaying.erase(id);
+        {
+            std::lock_guard<std::mutex> lock(pace_mutex);
+            in_flight.erase(id);
+        }
+        pace_cv.notify_all();
+        if (hooks.cancel_replay) hooks.cancel_replay(id);
+    }
+
+    // On the io thread: one replayed batch for one socket.
+    void send_replay(uint64_t id, const std::vector<outgoing>& batch) {
+        {
+            std::lock_guard<std::mutex> lock(pace_mutex);
+            if (auto it = in_flight.find(id); it != in_flight.end()) --it->second;
+        }
+        pace_cv.notify_all();
+        const auto it = replaying.find(id);
+        if (it == replaying.end()) return;
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(it->second, ec);
+        if (ec || con->closing) return;
+        if (con->get_buffered_amount() > config.send_buffer_bytes)
+            return close_socket(it->second, close_slow_reader, "send buffer full: reconnect and resume",
+                                disconnect_reason::slow_reader);
+        for (const auto& item : batch) {
+            if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+            if (!con->send(item.frame)) con->sent_event = true;
+        }
+    }
+
+    // On the io thread: the replay ended; splice the held live events and go live.
+    void finish_replay(uint64_t id, const consumers::replay_result& result) {
+        const auto it = replaying.find(id);
+        if (it == replaying.end()) return;
+        const connection_hdl h = it->second;
+        stop_replay(id);
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec || con->closing) return;
+        con->catching_up = false;
+        std::vector<outgoing> held = std::move(con->held_live);
+        con->held_live.clear();
+        con->held_bytes = 0;
+        using consumers::replay_status;
+        switch (result.status) {
+            case replay_status::done:
+                send_control(con, "resumed", "{}");
+                break;
+            case replay_status::failed:
+                if (result.reason == "cancelled")
+                    return close_socket(h, close_slow_reader, "replay too slow: reconnect and resume",
+                                        disconnect_reason::slow_reader);
+                send_control(con, "resume_failed", "{\"reason\":" + json_string(result.reason) + "}");
+                break;
+            case replay_status::truncated:
+                send_control(con, "resume_truncated", "{\"reason\":" + json_string(result.reason) + "}");
+                return close_socket(h, close_slow_reader, "replay cut short: resume from the last id",
+                                    disconnect_reason::slow_reader);
+            case replay_status::unavailable:
+                return close_socket(h, close_try_again, "replay unavailable: try again", disconnect_reason::error);
+        }
+        // A held event at or below the offset the replay read in its partition was replayed.
+        for (const auto& item : held) {
+            bool replayed = false;
+            for (const auto& sp : result.splice)
+                if (sp.partition == item.partition && sp.topic == item.topic && item.offset <= sp.last_offset)
+                    replayed = true;
+            if (replayed || (!con->thread_filter.empty() && con->thread_filter != item.thread_id)) continue;
+            if (con->send(item.frame)) continue;
+            con->sent_event = true;
+            ++metrics.delivered[item.type_index];
+        }
+    }
+
+    void send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {
+        con->send(encode_control_frame(type, payload), websocketpp::frame::opcode::text);
+    }
+
+    // Encodes and frames each event once; every socket of the user shares these bytes.
+    std::vector<outgoing> frame_events(const std::vector<consumers::event>& batch) {
+        std::vector<outgoing> ready;
+        ready.reserve(batch.size());
+        for (const auto& e : batch) {
+            auto text = framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+            text->get_raw_payload() =
+                encode_event_frame(e.envelope, consumers::format_cursor(e.topic, e.partition, e.offset, e.timestamp_ms));
+            auto framed = framing_messages->get_message();
+            if (framer.prepare_data_frame(text, framed)) continue;
+            ready.push_back({e.envelope.user_id, e.envelope.thread_id, std::string(e.topic), e.partition, e.offset,
+                             event_type_index(e.envelope.type), e.timestamp_ms, std::move(framed)});
+        }
+        return ready;
     }
 
     // At most one line a second, however many sockets fall behind at once.
@@ -420,19 +609,29 @@ void gateway::shutdown() {
 bool gateway::wants(const std::string& user_id) const { return impl_->registry.has_user(user_id); }
 
 void gateway::deliver(const std::vector<consumers::event>& batch) {
+    asio::post(impl_->io, [this, items = impl_->frame_events(batch)] { impl_->send_batch(items); });
+}
+
+bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) {
     auto& s = *impl_;
-    std::vector<outgoing> ready;
-    ready.reserve(batch.size());
-    for (const auto& e : batch) {
-        // Encode and frame once; every socket of the user shares these bytes.
-        auto text = s.framing_messages->get_message(websocketpp::frame::opcode::text, 0);
-        text->get_raw_payload() = encode_event_frame(e.envelope, frame_id(e.topic, e.partition, e.offset));
-        auto framed = s.framing_messages->get_message();
-        if (s.framer.prepare_data_frame(text, framed)) continue;
-        ready.push_back({e.envelope.user_id, e.envelope.thread_id, event_type_index(e.envelope.type), e.timestamp_ms,
-                         std::move(framed)});
+    auto items = s.frame_events(batch);
+    // Pace the replay to the socket: at most two batches waiting on the io thread.
+    {
+        std::unique_lock<std::mutex> lock(s.pace_mutex);
+        const bool room = s.pace_cv.wait_for(lock, std::chrono::seconds(10), [&] {
+            const auto it = s.in_flight.find(socket_id);
+            return it == s.in_flight.end() || it->second < 2;
+        });
+        const auto it = s.in_flight.find(socket_id);
+        if (!room || it == s.in_flight.end()) return false;
+        ++it->second;
     }
-    asio::post(s.io, [this, items = std::move(ready)] { impl_->send_batch(items); });
+    asio::post(s.io, [this, socket_id, items = std::move(items)] { impl_->send_replay(socket_id, items); });
+    return true;
+}
+
+void gateway::replay_finished(uint64_t socket_id, consumers::replay_result result) {
+    asio::post(impl_->io, [this, socket_id, result = std::move(result)] { impl_->finish_replay(socket_id, result); });
 }
 
 }  // namespace bridge::gateway

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "consumers/event_sink.hpp"
+#include "consumers/replay.hpp"
 #include "ws_gateway/jwt_verifier.hpp"
 
 namespace bridge::gateway {
@@ -25,13 +26,17 @@ struct gateway_config {
 struct gateway_hooks {
     std::function<bool()> ready;              // Kafka reachable and partitions assigned
     std::function<std::string()> metrics;     // extra Prometheus text (the reader's)
+    std::function<void(consumers::replay_request)> replay;  // start a resume or late join
+    std::function<void(uint64_t socket_id)> cancel_replay;   // its socket is gone
 };
 
 // The WebSocket and HTTP side of a worker: accepts /ws upgrades with a JWT, keeps each
 // user's sockets, sends them their events, and serves /healthz, /readyz and /metrics.
 // All socket work runs on the thread that calls run(); deliver() is called from the
-// reading thread and hands the events over by posting.
-class gateway final : public consumers::event_sink {
+// reading thread and hands the events over by posting. A socket opened with ?resume=<id>
+// or ?since=<ms> is replayed from Kafka first; its live events wait meanwhile and are
+// spliced per partition by offset, so nothing is lost or sent twice on the connection.
+class gateway final : public consumers::event_sink, public consumers::replay_sink {
 public:
     // Binds the port; throws std::runtime_error if it cannot.
     gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hooks);
@@ -48,6 +53,9 @@ public:
 
     bool wants(const std::string& user_id) const override;
     void deliver(const std::vector<consumers::event>& batch) override;
+
+    bool replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) override;
+    void replay_finished(uint64_t socket_id, consumers::replay_result result) override;
 
 private:
     struct impl;

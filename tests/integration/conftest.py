@@ -42,9 +42,9 @@ def envelope(user, etype="agent_thinking", run_id="run-1", thread_id="thread-1",
 
 
 class Kafka:
-    def __init__(self):
-        self.admin = AdminClient({"bootstrap.servers": BROKERS})
-        self.producer = Producer({"bootstrap.servers": BROKERS, "partitioner": "murmur2_random",
+    def __init__(self, brokers=BROKERS):
+        self.admin = AdminClient({"bootstrap.servers": brokers})
+        self.producer = Producer({"bootstrap.servers": brokers, "partitioner": "murmur2_random",
                                   "enable.idempotence": True, "linger.ms": 1})
 
     def create_topic(self, partitions, **config):

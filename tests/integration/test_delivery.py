@@ -24,7 +24,7 @@ def by_partition(frames):
     """Offsets received per partition, in arrival order."""
     seen = {}
     for f in frames:
-        topic, partition, offset = f["id"].rsplit(":", 2)
+        topic, partition, offset, _ = f["id"].rsplit(":", 3)
         seen.setdefault(int(partition), []).append(int(offset))
     return seen
 
@@ -80,7 +80,7 @@ def test_users_spread_over_several_partitions(kafka, bridge_factory):
             frames += await receive_events(ws, 1)
         return frames
 
-    partitions = {f["id"].rsplit(":", 2)[1] for f in asyncio.run(run())}
+    partitions = {f["id"].rsplit(":", 3)[1] for f in asyncio.run(run())}
     assert len(partitions) >= 2
 
 
@@ -346,4 +346,4 @@ def test_new_partitions_are_read_without_restart(kafka, bridge_factory):
         return await receive_events(ws, 3)
 
     frames = asyncio.run(run())
-    assert sorted(f["id"].rsplit(":", 2)[1] for f in frames) == ["0", "1", "2"]
+    assert sorted(f["id"].rsplit(":", 3)[1] for f in frames) == ["0", "1", "2"]

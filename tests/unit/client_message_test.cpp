@@ -13,6 +13,7 @@ static doctest::String toString(client_message::kind k) {
     switch (k) {
         case client_message::kind::subscribe: return "subscribe";
         case client_message::kind::unsubscribe: return "unsubscribe";
+        case client_message::kind::resume: return "resume";
         case client_message::kind::invalid: return "invalid";
     }
     return "?";
@@ -88,4 +89,21 @@ TEST_CASE("error texts say what was wrong") {
     CHECK(parse_client_message(R"({"action":"subscribe"})").error == "subscribe needs a non-empty string \"thread_id\"");
     CHECK(parse_client_message(R"({"action":"subscribe","thread_id":")" + std::string(300, 'x') + "\"}").error ==
           "thread_id longer than 256 bytes");
+}
+
+TEST_CASE("resume with an id") {
+    const client_message m = parse_client_message(R"({"action":"resume","id":"agent-events:3:1042:1763800000000"})");
+    CHECK(m.what == client_message::kind::resume);
+    CHECK(m.id == "agent-events:3:1042:1763800000000");
+}
+
+TEST_CASE("resume without a usable id is invalid") {
+    for (const char* text : {R"({"action":"resume"})", R"({"action":"resume","id":""})", R"({"action":"resume","id":5})"}) {
+        CAPTURE(text);
+        const client_message m = parse_client_message(text);
+        CHECK(m.what == client_message::kind::invalid);
+        CHECK(m.error == "resume needs a non-empty string \"id\"");
+    }
+    const client_message long_id = parse_client_message(R"({"action":"resume","id":")" + std::string(513, 'x') + "\"}");
+    CHECK(long_id.what == client_message::kind::invalid);
 }

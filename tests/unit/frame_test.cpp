@@ -8,12 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "consumers/cursor.hpp"
 #include "schemas/envelope.hpp"
 #include "ws_gateway/frame.hpp"
 
 using bridge::gateway::encode_control_frame;
 using bridge::gateway::encode_event_frame;
-using bridge::gateway::frame_id;
+using bridge::consumers::format_cursor;
 using bridge::gateway::json_string;
 using bridge::schemas::envelope;
 using bridge::schemas::envelope_validator;
@@ -45,23 +46,9 @@ std::string string_of(const rapidjson::Value& v) { return std::string(v.GetStrin
 
 }  // namespace
 
-TEST_CASE("frame_id is topic:partition:offset") {
-    CHECK(frame_id("agent-events", 3, 1042) == "agent-events:3:1042");
-    CHECK(frame_id("t", 0, 0) == "t:0:0");
-    CHECK(frame_id("t", 2147483647, std::numeric_limits<int64_t>::max()) == "t:2147483647:9223372036854775807");
-}
-
-TEST_CASE("frame ids differ for different offsets, partitions and topics") {
-    CHECK(frame_id("agent-events", 3, 1042) != frame_id("agent-events", 3, 1043));
-    CHECK(frame_id("agent-events", 3, 1042) != frame_id("agent-events", 4, 1042));
-    CHECK(frame_id("agent-events", 3, 1042) != frame_id("other-events", 3, 1042));
-    // Partition and offset are kept apart by the separator.
-    CHECK(frame_id("t", 1, 23) != frame_id("t", 12, 3));
-}
-
 TEST_CASE("event frame: the exact keys, in order, with the envelope's values") {
     const envelope e = validated(record_value);
-    const std::string id = frame_id("agent-events", 3, 1042);
+    const std::string id = format_cursor("agent-events", 3, 1042, 1763800000000);
     const std::string frame = encode_event_frame(e, id);
 
     rapidjson::Document doc;
@@ -73,12 +60,12 @@ TEST_CASE("event frame: the exact keys, in order, with the envelope's values") {
     CHECK(string_of(doc["run_id"]) == "r-1");
     CHECK(string_of(doc["thread_id"]) == "t-1");
     CHECK(string_of(doc["ts"]) == "2026-11-22T10:00:00.000Z");
-    CHECK(string_of(doc["id"]) == "agent-events:3:1042");
+    CHECK(string_of(doc["id"]) == "agent-events:3:1042:1763800000000");
 }
 
 TEST_CASE("event frame: the payload stays wrapped, byte for byte") {
     const envelope e = validated(record_value);
-    const std::string frame = encode_event_frame(e, frame_id("agent-events", 0, 7));
+    const std::string frame = encode_event_frame(e, format_cursor("agent-events", 0, 7, 1));
 
     rapidjson::Document doc;
     doc.Parse(frame.data(), frame.size());

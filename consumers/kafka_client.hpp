@@ -1,0 +1,57 @@
+#pragma once
+// What the reader and the replayer share: consumer creation, librdkafka's events, logging.
+#include <array>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+namespace bridge::consumers {
+
+// Logs at most once a second per key, counting what it held back.
+class rate_limited_log {
+public:
+    template <typename... Args>
+    void warn(std::size_t key, fmt::format_string<Args...> format, Args&&... args) {
+        auto& slot = slots_[key % slots_.size()];
+        const auto now = std::chrono::steady_clock::now();
+        if (now - slot.last < std::chrono::seconds(1)) {
+            ++slot.suppressed;
+            return;
+        }
+        spdlog::warn("{} (suppressed since last: {})", fmt::format(format, std::forward<Args>(args)...),
+                     slot.suppressed);
+        slot.last = now;
+        slot.suppressed = 0;
+    }
+
+private:
+    struct slot {
+        std::chrono::steady_clock::time_point last{};
+        uint64_t suppressed = 0;
+    };
+    std::array<slot, 16> slots_{};
+};
+
+// Turns librdkafka's log and error events into our log lines and a broker-down flag.
+class kafka_events : public RdKafka::EventCb {
+public:
+    bool all_brokers_down = false;
+    void event_cb(RdKafka::Event& e) override;
+
+private:
+    rate_limited_log log_;
+};
+
+// A consumer for manual assignment (never joins a group, never commits). `own` are the
+// caller's settings; `extra` (the user's --kafka-property) may override them.
+// Throws std::invalid_argument with librdkafka's message on bad configuration.
+std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& brokers,
+                                                        const std::map<std::string, std::string>& own,
+                                                        const std::map<std::string, std::string>& extra,
+                                                        kafka_events& events);
+
+}  // namespace bridge::consumers

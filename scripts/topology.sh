@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# The docker-compose topology without Docker: a real Kafka (scripts/kafka.sh), N bridge
+# workers on 127.0.0.1 and nginx in front with deploy/nginx.conf. For tests, and for people
+# without Docker. `scripts/topology.sh --help` tells how.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+usage() {
+  cat <<EOF
+Usage: scripts/topology.sh COMMAND [OPTIONS]
+
+Runs the deployment topology on this machine, without Docker:
+  Kafka (scripts/kafka.sh) ─▶ N bridge workers on 127.0.0.1 ─▶ nginx (deploy/nginx.conf)
+
+Commands:
+  start          start Kafka, create the topics, start the workers and nginx; print the URLs
+  add-worker     start one more worker and reload nginx so new sockets reach it
+                 (the other workers and the open sockets are not touched)
+  status         print every process, its pid and URL; exit 1 if one is down
+  stop           stop nginx, the workers (SIGTERM: they drain with 1001) and Kafka
+  check-nginx    nginx -t on deploy/nginx.conf as docker-compose uses it and as this
+                 script renders it (no process is started)
+
+Options (start; the others read them back from the state directory):
+  --dir D          state directory: logs, pids, nginx files, Kafka's store
+                   (default: <repo>/.topology)
+  --workers N      workers to start (default 3)
+  --http-port P    nginx port on 127.0.0.1 (default 8090)
+  --kafka-port P   Kafka port on 127.0.0.1, controller on P+1 (default 29192)
+  --topic T        topic the workers read (default agent-events; T.dlq is created too)
+  --partitions N   partitions of both topics (default 12)
+
+Environment:
+  BRIDGE_JWT_SECRET  the workers' HS256 secret; if unset, one is made and kept in D/jwt-secret
+  BRIDGE_BIN         the bridge executable (default: <repo>/build/bridge/bridge)
+  BRIDGE_*           any other worker setting (see bridge --help), passed to every worker
+
+Workers listen on ports the kernel picks; D/workers lists "name pid port" per line.
+nginx reaches them through a static upstream (least_conn) in D/nginx/nginx-workers.conf,
+rewritten and reloaded by add-worker. Under docker-compose nginx finds replicas through
+Docker's DNS instead, with no reload (docs/deploy.md).
+EOF
+}
+
+die() { echo "topology.sh: error: $*" >&2; exit 1; }
+note() { echo "topology.sh: $*" >&2; }
+
+# ---------------------------------------------------------------- options and state
+
+dir="" workers=3 http_port=8090 kafka_port=29192 topic=agent-events partitions=12
+parse_opts() {
+  while (($#)); do
+    case "$1" in
+      --dir) dir="${2:?--dir needs a value}"; shift 2 ;;
+      --workers) workers="${2:?--workers needs a value}"; shift 2 ;;
+      --http-port) http_port="${2:?--http-port needs a value}"; shift 2 ;;
+      --kafka-port) kafka_port="${2:?--kafka-port needs a value}"; shift 2 ;;
+      --topic) topic="${2:?--topic needs a value}"; shift 2 ;;
+      --partitions) partitions="${2:?--partitions needs a value}"; shift 2 ;;
+      -h|--help) usage; exit 0 ;;
+      *) die "unknown option '$1' (see --help)" ;;
+    esac
+  done
+  [[ -n "$dir" ]] || dir="$root/.topology"
+  [[ "$dir" == /* ]] || dir="$PWD/$dir"
+  dir="${dir%/}"
+  local n
+  for n in "$workers" "$http_port" "$kafka_port" "$partitions"; do
+    if ! [[ "$n" =~ ^[0-9]+$ ]] || ((n < 1)); then die "bad number '$n'"; fi
+  done
+  [[ "$topic" =~ ^[A-Za-z0-9._-]+$ ]] || die "bad topic name '$topic'"
+}
+
+# Settings of a started topology, read back by the other commands.
+save_state() {
+  printf 'http_port=%s\nkafka_port=%s\ntopic=%s\npartitions=%s\n' \
+    "$http_port" "$kafka_port" "$topic" "$partitions" >"$dir/topology.conf"
+}
+
+load_state() {
+  [[ -f "$dir/topology.conf" ]] || die "no topology in $dir (run: scripts/topology.sh start)"
+  local key value
+  while IFS='=' read -r key value; do
+    case "$key" in
+      http_port) http_port="$value" ;;
+      kafka_port) kafka_port="$value" ;;
+      topic) topic="$value" ;;
+      partitions) partitions="$value" ;;
+    esac
+  done <"$dir/topology.conf"
+}
+
+bridge_bin() {
+  local bin="${BRIDGE_BIN:-$root/build/bridge/bridge}"
+  [[ -x "$bin" ]] || die "no bridge executable at $bin (run: scripts/build.sh)"
+  echo "$bin"
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
+http_ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
+
+# ---------------------------------------------------------------- nginx
+
+nginx_cmd() { nginx -p "$dir/nginx/" -c "$dir/nginx/nginx.conf" -e stderr "$@"; }
+nginx_pid() { local p; p="$(cat "$dir/nginx/nginx.pid" 2>/dev/null)" && alive "$p" && echo "$p"; }
+
+# Writes this topology's nginx files into $1: a copy of deploy/nginx.conf, the listen port
+# $2 and a static upstream of the worker ports that follow.
+render_nginx() {
+  local out="$1" port="$2" p; shift 2
+  mkdir -p "$out"
+  cp "$root/deploy/nginx.conf" "$out/nginx.conf"
+  echo "listen 127.0.0.1:$port;" >"$out/nginx-listen.conf.tmp"
+  {
+    echo "# Written by scripts/topology.sh: the workers on loopback. add-worker rewrites it and"
+    echo "# reloads nginx (Docker's DNS is not here to find new workers)."
+    echo "upstream bridge_workers {"
+    echo "    zone bridge_workers 64k;"
+    echo "    # Sockets are long-lived: send each new one to the worker holding the fewest."
+    echo "    least_conn;"
+    for p in "$@"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"; done
+    echo "}"
+    echo "map \"\" \$bridge_workers {"
+    echo "    default bridge_workers;"
+    echo "}"
+  } >"$out/nginx-workers.conf.tmp"
+  mv -f "$out/nginx-listen.conf.tmp" "$out/nginx-listen.conf"
+  mv -f "$out/nginx-workers.conf.tmp" "$out/nginx-workers.conf"
+}
+
+worker_ports() { awk '{print $3}' "$dir/workers" 2>/dev/null; }
+
+start_nginx() {
+  command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
+  port_busy "$http_port" && die "port $http_port is already in use (choose --http-port)"
+  # shellcheck disable=SC2046
+  render_nginx "$dir/nginx" "$http_port" $(worker_ports)
+  nginx_cmd -t -q || die "nginx rejects $dir/nginx/nginx.conf"
+  # Foreground master in its own session; logs (access on stdout, errors on stderr) to a file.
+  nohup setsid nginx -p "$dir/nginx/" -c "$dir/nginx/nginx.conf" -e stderr -g 'daemon off;' \
+    >>"$dir/nginx/nginx.log" 2>&1 </dev/null &
+  local i
+  for ((i = 0; i < 100; i++)); do
+    nginx_pid >/dev/null && port_busy "$http_port" && return 0
+    sleep 0.1
+  done
+  tail -n 20 "$dir/nginx/nginx.log" >&2 || true
+  die "nginx did not start"
+}
+
+# Rewrites the upstream with every worker, checks it, reloads nginx and waits until new
+# nginx workers run with it. Old nginx workers keep the sockets they proxy until those close.
+reload_nginx() {
+  local master before now i
+  master="$(nginx_pid)" || die "nginx is not running"
+  # shellcheck disable=SC2046
+  render_nginx "$dir/nginx" "$http_port" $(worker_ports)
+  nginx_cmd -t -q || die "nginx rejects the new upstream in $dir/nginx/nginx-workers.conf"
+  before="$(pgrep -P "$master" | sort)"
+  nginx_cmd -s reload 2>>"$dir/nginx/nginx.log"
+  for ((i = 0; i < 100; i++)); do
+    now="$(pgrep -P "$master" | sort)"
+    [[ -n "$(comm -13 <(echo "$before") <(echo "$now"))" ]] && return 0
+    sleep 0.1
+  done
+  die "nginx did not reload (see $dir/nginx/nginx.log)"
+}
+
+# ---------------------------------------------------------------- workers
+
+# Starts worker $1, waits until it listens and is ready, appends it to $dir/workers.
+start_worker() {
+  local name="$1" bin log pidfile pid port="" i
+  bin="$(bridge_bin)"
+  log="$dir/$name.log" pidfile="$dir/$name.pid"
+  rm -f "$pidfile"
+  # Own session, no stdin; the shell records its pid, then becomes the worker.
+  # shellcheck disable=SC2016
+  nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
+    "$bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen 127.0.0.1:0 \
+    >"$log" 2>&1 </dev/null &
+  for ((i = 0; i < 150; i++)); do
+    pid="$(cat "$pidfile" 2>/dev/null || true)"
+    port="$(grep -oE 'listening on [^ ]+:[0-9]+' "$log" 2>/dev/null | head -n 1 | grep -oE '[0-9]+$' || true)"
+    [[ -n "$port" ]] && break
+    [[ -n "$pid" ]] && ! alive "$pid" && { tail -n 20 "$log" >&2; die "worker $name exited"; }
+    sleep 0.1
+  done
+  [[ -n "$port" ]] || { tail -n 20 "$log" >&2; die "worker $name did not start listening"; }
+  echo "$name $pid $port" >>"$dir/workers"
+  for ((i = 0; i < 300; i++)); do
+    http_ok "http://127.0.0.1:$port/readyz" && return 0
+    alive "$pid" || break
+    sleep 0.1
+  done
+  tail -n 20 "$log" >&2
+  die "worker $name (pid $pid, port $port) did not become ready"
+}
+
+stop_pid() {
+  local pid="$1" i
+  alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do alive "$pid" || return 0; sleep 0.1; done
+  note "pid $pid ignored SIGTERM for 15 s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+print_urls() {
+  local name pid port
+  echo "balancer   ws://127.0.0.1:$http_port/ws   http://127.0.0.1:$http_port/readyz"
+  while read -r name pid port; do
+    echo "worker $name  http://127.0.0.1:$port/metrics   (pid $pid)"
+  done <"$dir/workers"
+  echo "kafka      127.0.0.1:$kafka_port   topics $topic, $topic.dlq ($partitions partitions)"
+  if [[ -f "$dir/jwt-secret" ]]; then
+    echo "secret     BRIDGE_JWT_SECRET is in $dir/jwt-secret"
+  else
+    echo "secret     BRIDGE_JWT_SECRET from the environment"
+  fi
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_start() {
+  parse_opts "$@"
+  command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
+  command -v curl >/dev/null || die "curl not found (apt-get install curl)"
+  bridge_bin >/dev/null
+  if [[ -f "$dir/topology.conf" ]]; then
+    if nginx_pid >/dev/null || [[ -s "$dir/workers" ]]; then
+      die "a topology is already running from $dir (run: scripts/topology.sh stop --dir $dir)"
+    fi
+  fi
+  # Wipe only a directory this script made.
+  if [[ -d "$dir" && -n "$(ls -A "$dir")" && ! -f "$dir/.topology-sh" ]]; then
+    die "$dir is not empty and was not made by topology.sh; refusing to wipe it"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/nginx"
+  touch "$dir/.topology-sh" "$dir/workers"
+  save_state
+  if [[ -z "${BRIDGE_JWT_SECRET:-}" ]]; then
+    (umask 077; openssl rand -hex 32 >"$dir/jwt-secret")
+    BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
+  fi
+  export BRIDGE_JWT_SECRET
+  # Sockets are files: let workers and nginx have as many as the hard limit allows.
+  ulimit -n "$(ulimit -Hn)"
+  # Anything that fails from here stops what was started.
+  trap 'note "start failed; stopping what was started"; cmd_stop_loaded >/dev/null 2>&1 || true' EXIT
+
+  "$root/scripts/kafka.sh" start --port "$kafka_port" --dir "$dir/kafka" >/dev/null
+  "$root/scripts/kafka.sh" create-topic "$topic" "$partitions" --port "$kafka_port" >/dev/null
+  "$root/scripts/kafka.sh" create-topic "$topic.dlq" "$partitions" --port "$kafka_port" >/dev/null
+  local i
+  for ((i = 1; i <= workers; i++)); do start_worker "w$i"; done
+  start_nginx
+  trap - EXIT
+  echo "topology up ($dir):"
+  print_urls
+}
+
+cmd_add_worker() {
+  parse_opts "$@"
+  load_state
+  nginx_pid >/dev/null || die "nginx is not running (run: scripts/topology.sh start)"
+  if [[ -z "${BRIDGE_JWT_SECRET:-}" ]]; then
+    [[ -f "$dir/jwt-secret" ]] || die "BRIDGE_JWT_SECRET is not set (start had it from the environment)"
+    BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
+  fi
+  export BRIDGE_JWT_SECRET
+  ulimit -n "$(ulimit -Hn)"
+  local n
+  n=$(($(wc -l <"$dir/workers") + 1))
+  start_worker "w$n"
+  reload_nginx
+  local port
+  port="$(awk -v w="w$n" '$1 == w {print $3}' "$dir/workers")"
+  echo "worker w$n  http://127.0.0.1:$port/metrics   (nginx reloaded)"
+}
+
+cmd_status() {
+  parse_opts "$@"
+  load_state
+  local down=0 name pid port pid_n
+  if "$root/scripts/kafka.sh" status --port "$kafka_port" >/dev/null 2>&1; then
+    echo "kafka      up    127.0.0.1:$kafka_port"
+  else
+    echo "kafka      down  127.0.0.1:$kafka_port"; down=1
+  fi
+  while read -r name pid port; do
+    if alive "$pid" && http_ok "http://127.0.0.1:$port/readyz"; then
+      echo "worker $name  ready http://127.0.0.1:$port   (pid $pid)"
+    elif alive "$pid"; then
+      echo "worker $name  not ready http://127.0.0.1:$port   (pid $pid)"; down=1
+    else
+      echo "worker $name  down  (pid $pid)"; down=1
+    fi
+  done <"$dir/workers"
+  if pid_n="$(nginx_pid)"; then
+    echo "balancer   up    ws://127.0.0.1:$http_port/ws   (pid $pid_n)"
+  else
+    echo "balancer   down"; down=1
+  fi
+  return "$down"
+}
+
+# Stops everything recorded in $dir; settings already loaded.
+cmd_stop_loaded() {
+  local pid name port
+  if pid="$(nginx_pid)"; then
+    # Fast shutdown: a graceful one would wait for every WebSocket to close.
+    kill -TERM "$pid" 2>/dev/null || true
+    stop_pid "$pid"
+    echo "nginx stopped (pid $pid)"
+  fi
+  if [[ -f "$dir/workers" ]]; then
+    while read -r name pid port; do
+      if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
+    done <"$dir/workers"
+    while read -r name pid port; do
+      stop_pid "$pid"
+      echo "worker $name stopped (pid $pid)"
+    done <"$dir/workers"
+    : >"$dir/workers"
+  fi
+  if [[ -d "$dir/kafka" ]]; then
+    "$root/scripts/kafka.sh" stop --port "$kafka_port" --dir "$dir/kafka"
+  fi
+}
+
+cmd_stop() {
+  parse_opts "$@"
+  if [[ ! -f "$dir/topology.conf" ]]; then echo "no topology in $dir"; return 0; fi
+  load_state
+  cmd_stop_loaded
+}
+
+cmd_check_nginx() {
+  (($# == 0)) || die "check-nginx takes no options"
+  command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
+  local tmp ok=0
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'" RETURN
+  # As docker-compose runs it: the files of deploy/ as they are.
+  mkdir -p "$tmp/docker"
+  if nginx -t -q -p "$tmp/docker/" -c "$root/deploy/nginx.conf" -e stderr >/dev/null; then
+    echo "deploy/nginx.conf (docker-compose): ok"
+  else
+    echo "deploy/nginx.conf (docker-compose): FAILED" >&2; ok=1
+  fi
+  # As this script runs it: the same file beside a static upstream.
+  render_nginx "$tmp/local" 18090 18101 18102 18103
+  if nginx -t -q -p "$tmp/local/" -c "$tmp/local/nginx.conf" -e stderr >/dev/null; then
+    echo "deploy/nginx.conf (scripts/topology.sh): ok"
+  else
+    echo "deploy/nginx.conf (scripts/topology.sh): FAILED" >&2; ok=1
+  fi
+  return "$ok"
+}
+
+# ---------------------------------------------------------------- main
+
+(($# > 0)) || { usage; exit 0; }
+cmd="$1"; shift
+case "$cmd" in
+  -h|--help|help) usage ;;
+  start) cmd_start "$@" ;;
+  add-worker) cmd_add_worker "$@" ;;
+  status) cmd_status "$@" ;;
+  stop) cmd_stop "$@" ;;
+  check-nginx) cmd_check_nginx "$@" ;;
+  *) usage >&2; die "unknown command '$cmd'" ;;
+esac
