@@ -21,8 +21,10 @@ Runs a scratch single-node Apache Kafka broker (KRaft) on 127.0.0.1.
 Commands:
   fetch                         download the broker jars (Kafka ${versions[0]}) into
                                 \$BRIDGE_CACHE (default ~/.cache/agent-bridge); no-op if cached
-  start [--port P] [--dir D]    format a fresh store in D and start a broker on P
-                                (controller on P+1); waits until metadata answers
+  start [--port P] [--dir D] [--keep]
+                                format a fresh store in D and start a broker on P
+                                (controller on P+1); waits until metadata answers;
+                                --keep restarts on the store already in D (topics and records kept)
   create-topic NAME PARTITIONS [--port P] [--config key=value ...]
                                 create a topic (replication 1), wait for partition leaders
   stop [--port P] [--dir D]     stop the broker started in D (SIGTERM, then SIGKILL after 20 s)
@@ -128,7 +130,7 @@ run_tool() {
 
 # ---------------------------------------------------------------- options
 
-port=9092 dir="" configs=()
+port=9092 dir="" configs=() keep=0
 parse_opts() {
   while (($#)); do
     case "$1" in
@@ -143,6 +145,7 @@ parse_opts() {
           [[ "$1" == *=* ]] || die "bad --config '$1' (want key=value)"; configs+=("$1"); shift
         done ;;
       --config=*) configs+=("${1#*=}"); shift ;;
+      --keep) keep=1; shift ;;
       -h|--help) usage; exit 0 ;;
       *) die "unknown option '$1' (see --help)" ;;
     esac
@@ -216,15 +219,18 @@ cmd_start() {
   port_busy "$port" && die "port $port is already in use by another process"
   port_busy "$cport" && die "controller port $cport is already in use by another process"
   need_libs
-  # Wipe the scratch dir, but refuse to wipe a non-empty dir this script did not create.
-  if [[ -d "$dir" && -n "$(ls -A "$dir")" && ! -f "$dir/.kafka-sh" ]]; then
-    die "$dir is not empty and was not created by kafka.sh; refusing to wipe it"
-  fi
-  rm -rf "$dir"
-  mkdir -p "$dir/data" "$dir/logs"
-  touch "$dir/.kafka-sh"
-  # Broker config: single node acting as broker and controller.
-  cat >"$dir/server.properties" <<EOF
+  if ((keep)) && [[ -f "$dir/server.properties" && -d "$dir/data" ]]; then
+    note "keeping the store in $dir"
+  else
+    # Wipe the scratch dir, but refuse to wipe a non-empty dir this script did not create.
+    if [[ -d "$dir" && -n "$(ls -A "$dir")" && ! -f "$dir/.kafka-sh" ]]; then
+      die "$dir is not empty and was not created by kafka.sh; refusing to wipe it"
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir/data" "$dir/logs"
+    touch "$dir/.kafka-sh"
+    # Broker config: single node acting as broker and controller.
+    cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
@@ -242,8 +248,8 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
-  # Broker log4j: everything to a file, noisy request/state loggers at WARN.
-  cat >"$dir/log4j.properties" <<EOF
+    # Broker log4j: everything to a file, noisy request/state loggers at WARN.
+    cat >"$dir/log4j.properties" <<EOF
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
 log4j.appender.file.File=$dir/logs/server.log
@@ -253,10 +259,11 @@ log4j.logger.kafka.request.logger=WARN
 log4j.logger.state.change.logger=WARN
 log4j.logger.org.apache.kafka.clients=WARN
 EOF
-  # Format a fresh KRaft store.
-  if ! run_tool kafka.tools.StorageTool format --ignore-formatted \
-         -t "$(random_cluster_id)" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
-    cat "$dir/logs/format.log" >&2; die "formatting $dir failed"
+    # Format a fresh KRaft store.
+    if ! run_tool kafka.tools.StorageTool format --ignore-formatted \
+           -t "$(random_cluster_id)" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
+      cat "$dir/logs/format.log" >&2; die "formatting $dir failed"
+    fi
   fi
   # Launch detached (own session, no stdin, immune to SIGHUP); the shell records the java pid.
   local heap; read -ra heap <<<"$broker_heap"

@@ -84,7 +84,7 @@ def topology(tmp_path_factory):
 
 
 def event(user, seq):
-    return envelope(user, payload={"user": user, "seq": seq})
+    return envelope(user, etype="topology_probe", payload={"user": user, "seq": seq})
 
 
 async def open_many(balancer, users, per_user):
