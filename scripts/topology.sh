@@ -150,10 +150,18 @@ start_nginx() {
   die "nginx did not start"
 }
 
+# True when nginx worker $1 no longer accepts: gone, or shutting down gracefully.
+nginx_worker_retired() {
+  local title
+  title="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 0
+  [[ -z "$title" || "$title" == *"shutting down"* ]]
+}
+
 # Rewrites the upstream with every worker, checks it, reloads nginx and waits until new
-# nginx workers run with it. Old nginx workers keep the sockets they proxy until those close.
+# nginx workers accept with it and the old ones have stopped accepting (nginx lets both
+# accept for a moment). Old nginx workers keep the sockets they proxy until those close.
 reload_nginx() {
-  local master before now i
+  local master before now pid i retired
   master="$(nginx_pid)" || die "nginx is not running"
   # shellcheck disable=SC2046
   render_nginx "$dir/nginx" "$http_port" $(worker_ports)
@@ -162,7 +170,11 @@ reload_nginx() {
   nginx_cmd -s reload 2>>"$dir/nginx/nginx.log"
   for ((i = 0; i < 100; i++)); do
     now="$(pgrep -P "$master" | sort)"
-    [[ -n "$(comm -13 <(echo "$before") <(echo "$now"))" ]] && return 0
+    if [[ -n "$(comm -13 <(echo "$before") <(echo "$now"))" ]]; then
+      retired=1
+      for pid in $before; do nginx_worker_retired "$pid" || retired=0; done
+      ((retired)) && return 0
+    fi
     sleep 0.1
   done
   die "nginx did not reload (see $dir/nginx/nginx.log)"

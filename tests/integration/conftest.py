@@ -83,8 +83,8 @@ def kafka():
 class Bridge:
     """A bridge worker process on a free port."""
 
-    def __init__(self, topic, **flags):
-        args = [BRIDGE_BIN, "--brokers", BROKERS, "--topics", topic, "--listen", "127.0.0.1:0",
+    def __init__(self, topic, brokers=BROKERS, **flags):
+        args = [BRIDGE_BIN, "--brokers", brokers, "--topics", topic, "--listen", "127.0.0.1:0",
                 "--metadata-refresh-ms", "500", "--log-level", "info"]
         env = dict(os.environ, BRIDGE_JWT_SECRET=SECRET)
         for k, v in flags.items():

@@ -26,7 +26,7 @@ class ResumingClient:
         self.duplicates_across = 0  # an id seen again after a reconnect: allowed, removed by dedupe
         self.connections = 0
         self.close_codes = []
-        self.control = []         # resumed / resume_failed / resume_truncated frames
+        self.control = []         # (monotonic time, frame) of resumed, resume_failed, ...: frames without id
         self.connected_at = []    # monotonic times of successful connects
         self.ws = None            # the current connection
 
@@ -77,7 +77,7 @@ class ResumingClient:
                 frame = json.loads(text)
                 fid = frame.get("id")
                 if fid is None:
-                    self.control.append(frame)
+                    self.control.append((time.monotonic(), frame))
                     if frame["type"] == "resume_failed":
                         self.last_id = None  # reload: start over from now
                     continue

@@ -38,7 +38,7 @@ def example(lang):
     if lang == "python":
         return [sys.executable, os.path.join(d, "produce.py")], []
     if lang == "node":
-        return ["node", os.path.join(d, "produce.js")], [(os.path.join(d, "node_modules", "kafkajs", "package.json"),
+        return ["node", os.path.join(d, "produce.js")], [(os.path.join(d, "node_modules", ".package-lock.json"),
                                                           [os.path.join(d, "package-lock.json")])]
     if lang == "go":
         binary = os.path.join(d, "agent-producer")
@@ -138,7 +138,8 @@ def test_example_run_reaches_the_users_socket(lang, kafka, bridge_factory):
         assert frame["payload"] == payload, "payload is the object the example sent"
         assert (frame["run_id"], frame["thread_id"]) == (run_id, thread_id)
         assert isinstance(frame["ts"], int) and frame["ts"] > 0
-    positions = [f["id"].rsplit(":", 2) for f in frames]
+    # The id is opaque to clients; it starts with topic:partition:offset (topic names hold no ':').
+    positions = [f["id"].split(":")[:3] for f in frames]
     assert {t for t, _, _ in positions} == {topic}
     assert {int(p) for _, p, _ in positions} == {java_partition(user, PARTITIONS)}, "not Java's murmur2 partition"
     offsets = [int(o) for _, _, o in positions]
