@@ -2,6 +2,7 @@
 #include <optional>
 #include <string>
 
+#include "consumers/dlq_writer.hpp"
 #include "consumers/kafka_reader.hpp"
 #include "consumers/kafka_replayer.hpp"
 #include "ws_gateway/gateway.hpp"
@@ -9,11 +10,24 @@
 
 namespace bridge {
 
+// `bridge produce`: one event from the shell, checked against the schemas before it is sent.
+struct produce_request {
+    std::string topic;     // default: the first of --topics
+    std::string user;      // the key and user_id
+    std::string type, run_id, thread_id;
+    std::string payload = "{}";
+    std::string envelope;  // a whole envelope instead of the fields ("-": read stdin)
+};
+
 struct bridge_config {
+    enum class command { serve, produce } run = command::serve;
     consumers::reader_config reader;
     consumers::replayer_config replayer;  // brokers, topics and Kafka properties copied from reader
     gateway::gateway_config gateway;
     gateway::jwt_config jwt;
+    bool dlq_enabled = false;
+    consumers::dlq_config dlq;  // brokers, topics and Kafka properties copied from reader
+    produce_request produce;
     std::string log_level = "info";
 };
 

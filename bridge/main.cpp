@@ -11,6 +11,8 @@
 
 #include "bridge/config.hpp"
 #include "bridge/log.hpp"
+#include "bridge/produce.hpp"
+#include "consumers/dlq_writer.hpp"
 #include "consumers/kafka_reader.hpp"
 #include "consumers/kafka_replayer.hpp"
 #include "ws_gateway/gateway.hpp"
@@ -31,17 +33,22 @@ int serve(const bridge::bridge_config& config) {
     // The gateway is built first (it binds the port); the Kafka side reaches it as its sink.
     std::unique_ptr<consumers::kafka_reader> reader;
     std::unique_ptr<consumers::kafka_replayer> replayer;
+    std::unique_ptr<consumers::dlq_writer> dlq;
     gateway::gateway_hooks hooks{
         [&reader] { return reader && reader->ready(); },
-        [&reader, &replayer] { return reader->metrics_text() + replayer->metrics_text(); },
+        [&reader, &replayer, &dlq] {
+            return reader->metrics_text() + replayer->metrics_text() + (dlq ? dlq->metrics_text() : std::string());
+        },
         [&replayer](consumers::replay_request r) { replayer->request(std::move(r)); },
         [&replayer](uint64_t socket_id) { replayer->cancel(socket_id); },
     };
     gateway::gateway gw(config.gateway, gateway::jwt_verifier(config.jwt), std::move(hooks));
     reader = std::make_unique<consumers::kafka_reader>(config.reader, gw);
     replayer = std::make_unique<consumers::kafka_replayer>(config.replayer, gw);
+    if (config.dlq_enabled) dlq = std::make_unique<consumers::dlq_writer>(config.dlq);
     reader->start();
     replayer->start();
+    if (dlq) dlq->start();
     spdlog::info("listening on {}:{} for topics of {}", config.gateway.listen_host, gw.port(), config.reader.brokers);
 
     const sigset_t signals = stop_signals();
@@ -54,6 +61,7 @@ int serve(const bridge::bridge_config& config) {
     waiter.detach();
 
     gw.run();
+    if (dlq) dlq->stop();
     replayer->stop();
     reader->stop();
     spdlog::info("stopped");
@@ -65,6 +73,14 @@ int serve(const bridge::bridge_config& config) {
 int main(int argc, char** argv) {
     bridge::bridge_config config;
     if (auto code = bridge::parse_config(argc, argv, config)) return *code;
+    if (config.run == bridge::bridge_config::command::produce) {
+        try {
+            return bridge::run_produce(config);
+        } catch (const std::exception& e) {
+            std::cerr << "bridge produce: " << e.what() << "\n";
+            return 2;
+        }
+    }
     bridge::setup_json_logging(config.log_level);
 
     const sigset_t signals = stop_signals();

@@ -20,7 +20,8 @@ void kafka_events::event_cb(RdKafka::Event& e) {
 std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& brokers,
                                                         const std::map<std::string, std::string>& own,
                                                         const std::map<std::string, std::string>& extra,
-                                                        kafka_events& events) {
+                                                        kafka_events& events,
+                                                        RdKafka::RebalanceCb* rebalance) {
     std::string err;
     std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::map<std::string, std::string> props = {
@@ -37,9 +38,33 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& broke
         if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::invalid_argument("kafka property " + k + ": " + err);
     if (conf->set("event_cb", static_cast<RdKafka::EventCb*>(&events), err) != RdKafka::Conf::CONF_OK)
         throw std::invalid_argument("kafka event callback: " + err);
+    if (rebalance && conf->set("rebalance_cb", rebalance, err) != RdKafka::Conf::CONF_OK)
+        throw std::invalid_argument("kafka rebalance callback: " + err);
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer) throw std::invalid_argument("kafka consumer: " + err);
     return consumer;
+}
+
+std::unique_ptr<RdKafka::Producer> create_producer(const std::string& brokers,
+                                                   const std::map<std::string, std::string>& extra,
+                                                   RdKafka::DeliveryReportCb* reports) {
+    std::string err;
+    std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::map<std::string, std::string> props = {
+        {"bootstrap.servers", brokers},
+        {"client.id", "agent-event-bridge"},
+        {"enable.idempotence", "true"},
+        {"partitioner", "murmur2_random"},
+        {"linger.ms", "5"},
+    };
+    for (const auto& [k, v] : extra) props[k] = v;
+    for (const auto& [k, v] : props)
+        if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) throw std::invalid_argument("kafka property " + k + ": " + err);
+    if (reports && conf->set("dr_cb", reports, err) != RdKafka::Conf::CONF_OK)
+        throw std::invalid_argument("kafka delivery callback: " + err);
+    std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+    if (!producer) throw std::invalid_argument("kafka producer: " + err);
+    return producer;
 }
 
 }  // namespace bridge::consumers

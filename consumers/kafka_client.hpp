@@ -46,12 +46,19 @@ private:
     rate_limited_log log_;
 };
 
-// A consumer for manual assignment (never joins a group, never commits). `own` are the
+// A consumer; for manual assignment unless `own` sets a group to join with `rebalance`. `own` are the
 // caller's settings; `extra` (the user's --kafka-property) may override them.
 // Throws std::invalid_argument with librdkafka's message on bad configuration.
 std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& brokers,
                                                         const std::map<std::string, std::string>& own,
                                                         const std::map<std::string, std::string>& extra,
-                                                        kafka_events& events);
+                                                        kafka_events& events,
+                                                        RdKafka::RebalanceCb* rebalance = nullptr);
+
+// An idempotent producer keyed like Java's clients (murmur2), so a user's records stay in
+// one partition whatever language wrote them. Throws std::invalid_argument on bad config.
+std::unique_ptr<RdKafka::Producer> create_producer(const std::string& brokers,
+                                                   const std::map<std::string, std::string>& extra,
+                                                   RdKafka::DeliveryReportCb* reports);
 
 }  // namespace bridge::consumers

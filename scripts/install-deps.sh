@@ -5,17 +5,25 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev python3-venv kcat curl openssl)
+      libssl-dev libcli11-dev libspdlog-dev python3-venv kcat curl openssl nginx)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
-if ((${#missing[@]})); then
+# docker-compose only validates docker-compose.yml here: without its recommended Docker engine.
+lean=()
+command -v docker-compose >/dev/null || lean+=(docker-compose)
+if ((${#missing[@]} + ${#lean[@]})); then
   sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+  fi
+  if ((${#lean[@]})); then
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${lean[@]}"
+  fi
 fi
 
 # Python tools for the demo producer and the integration tests.

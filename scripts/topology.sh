@@ -17,6 +17,9 @@ Commands:
   start          start Kafka, create the topics, start the workers and nginx; print the URLs
   add-worker     start one more worker and reload nginx so new sockets reach it
                  (the other workers and the open sockets are not touched)
+  restart-worker NAME
+                 SIGTERM worker NAME (w1, w2, ...: it drains, closing its sockets with
+                 1001) and start it again on the same port; for rolling restarts
   status         print every process, its pid and URL; exit 1 if one is down
   stop           stop nginx, the workers (SIGTERM: they drain with 1001) and Kafka
   check-nginx    nginx -t on deploy/nginx.conf as docker-compose uses it and as this
@@ -182,26 +185,30 @@ reload_nginx() {
 
 # ---------------------------------------------------------------- workers
 
-# Starts worker $1, waits until it listens and is ready, appends it to $dir/workers.
+# Starts worker $1 on port $2 (default: one the kernel picks), waits until it listens and
+# is ready, records it in $dir/workers.
 start_worker() {
-  local name="$1" bin log pidfile pid port="" i
+  local name="$1" want="${2:-0}" bin log pidfile pid port="" i
   bin="$(bridge_bin)"
   log="$dir/$name.log" pidfile="$dir/$name.pid"
   rm -f "$pidfile"
+  # A restarted worker appends to its log: read only what this start writes.
+  local from=1
+  [[ -f "$log" ]] && from=$(($(stat -c %s "$log") + 1))
   # Own session, no stdin; the shell records its pid, then becomes the worker.
   # shellcheck disable=SC2016
   nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
-    "$bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen 127.0.0.1:0 \
-    >"$log" 2>&1 </dev/null &
+    "$bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$want" \
+    >>"$log" 2>&1 </dev/null &
   for ((i = 0; i < 150; i++)); do
     pid="$(cat "$pidfile" 2>/dev/null || true)"
-    port="$(grep -oE 'listening on [^ ]+:[0-9]+' "$log" 2>/dev/null | head -n 1 | grep -oE '[0-9]+$' || true)"
+    port="$(tail -c "+$from" "$log" 2>/dev/null | grep -oE 'listening on [^ ]+:[0-9]+' | head -n 1 | grep -oE '[0-9]+$' || true)"
     [[ -n "$port" ]] && break
     [[ -n "$pid" ]] && ! alive "$pid" && { tail -n 20 "$log" >&2; die "worker $name exited"; }
     sleep 0.1
   done
   [[ -n "$port" ]] || { tail -n 20 "$log" >&2; die "worker $name did not start listening"; }
-  echo "$name $pid $port" >>"$dir/workers"
+  record_worker "$name" "$pid" "$port"
   for ((i = 0; i < 300; i++)); do
     http_ok "http://127.0.0.1:$port/readyz" && return 0
     alive "$pid" || break
@@ -209,6 +216,23 @@ start_worker() {
   done
   tail -n 20 "$log" >&2
   die "worker $name (pid $pid, port $port) did not become ready"
+}
+
+# Writes "name pid port" into $dir/workers, in place of that worker's line if it has one.
+record_worker() {
+  awk -v w="$1" -v line="$1 $2 $3" '$1 == w {print line; found = 1; next} {print}
+    END {if (!found) print line}' "$dir/workers" >"$dir/workers.tmp"
+  mv -f "$dir/workers.tmp" "$dir/workers"
+}
+
+# Exports BRIDGE_JWT_SECRET for workers started after `start`.
+need_secret() {
+  if [[ -z "${BRIDGE_JWT_SECRET:-}" ]]; then
+    [[ -f "$dir/jwt-secret" ]] || die "BRIDGE_JWT_SECRET is not set (start had it from the environment)"
+    BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
+  fi
+  export BRIDGE_JWT_SECRET
+  ulimit -n "$(ulimit -Hn)"
 }
 
 stop_pid() {
@@ -279,12 +303,7 @@ cmd_add_worker() {
   parse_opts "$@"
   load_state
   nginx_pid >/dev/null || die "nginx is not running (run: scripts/topology.sh start)"
-  if [[ -z "${BRIDGE_JWT_SECRET:-}" ]]; then
-    [[ -f "$dir/jwt-secret" ]] || die "BRIDGE_JWT_SECRET is not set (start had it from the environment)"
-    BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
-  fi
-  export BRIDGE_JWT_SECRET
-  ulimit -n "$(ulimit -Hn)"
+  need_secret
   local n
   n=$(($(wc -l <"$dir/workers") + 1))
   start_worker "w$n"
@@ -292,6 +311,25 @@ cmd_add_worker() {
   local port
   port="$(awk -v w="w$n" '$1 == w {print $3}' "$dir/workers")"
   echo "worker w$n  http://127.0.0.1:$port/metrics   (nginx reloaded)"
+}
+
+cmd_restart_worker() {
+  local name="${1:-}" line pid port started
+  [[ "$name" =~ ^w[0-9]+$ ]] || die "usage: restart-worker NAME [--dir D] (NAME as in status: w1, w2, ...)"
+  shift
+  parse_opts "$@"
+  load_state
+  line="$(awk -v w="$name" '$1 == w' "$dir/workers")"
+  [[ -n "$line" ]] || die "no worker $name in $dir/workers"
+  read -r _ pid port <<<"$line"
+  need_secret
+  started=$SECONDS
+  # SIGTERM: the worker stops accepting and closes its sockets with 1001; nginx sends the
+  # reconnects to the others meanwhile. Then the same port again: the upstream is unchanged.
+  stop_pid "$pid"
+  start_worker "$name" "$port"
+  pid="$(awk -v w="$name" '$1 == w {print $2}' "$dir/workers")"
+  echo "worker $name restarted on http://127.0.0.1:$port (pid $pid, $((SECONDS - started)) s)"
 }
 
 cmd_status() {
@@ -383,6 +421,7 @@ case "$cmd" in
   -h|--help|help) usage ;;
   start) cmd_start "$@" ;;
   add-worker) cmd_add_worker "$@" ;;
+  restart-worker) cmd_restart_worker "$@" ;;
   status) cmd_status "$@" ;;
   stop) cmd_stop "$@" ;;
   check-nginx) cmd_check_nginx "$@" ;;

@@ -88,7 +88,7 @@ class Bridge:
                 "--metadata-refresh-ms", "500", "--log-level", "info"]
         env = dict(os.environ, BRIDGE_JWT_SECRET=SECRET)
         for k, v in flags.items():
-            args += ["--" + k.replace("_", "-"), str(v)]
+            args += ["--" + k.replace("_", "-")] + ([str(v)] if v != "" else [])  # "" for a bare flag
         self.log_path = f"/tmp/bridge-test-{uuid.uuid4().hex[:8]}.log"
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -1,6 +1,7 @@
 """The deployment topology without Docker (scripts/topology.sh): its own Kafka, bridge workers
 on loopback and nginx in front with deploy/nginx.conf. Every socket goes through nginx."""
 import asyncio
+import gc
 import os
 import resource
 import socket
@@ -80,6 +81,9 @@ def topology(tmp_path_factory):
     try:
         yield t
     finally:
+        # Close the Kafka clients before their broker goes.
+        t.kafka = None
+        gc.collect()
         subprocess.run([TOPOLOGY, "stop", "--dir", t.dir], capture_output=True, timeout=120)
 
 

@@ -1,0 +1,159 @@
+#include "consumers/dlq_writer.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "consumers/kafka_client.hpp"
+#include "schemas/envelope.hpp"
+
+namespace bridge::consumers {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::size_t reason_count = 6;
+constexpr int flush_timeout_ms = 30000;
+
+// Counts failed copies; librdkafka retries each one until its message timeout first.
+class delivery_reports : public RdKafka::DeliveryReportCb {
+public:
+    std::atomic<uint64_t> failed{0};
+    void dr_cb(RdKafka::Message& m) override {
+        if (m.err() == RdKafka::ERR_NO_ERROR) return;
+        failed.fetch_add(1, std::memory_order_relaxed);
+        log_.warn(0, "dead-letter copy failed: {}", m.errstr());
+    }
+
+private:
+    rate_limited_log log_;
+};
+
+}  // namespace
+
+struct dlq_writer::impl : public RdKafka::RebalanceCb {
+    dlq_config config;
+    kafka_events events;
+    delivery_reports reports;
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+    std::unique_ptr<RdKafka::Producer> producer;
+    schemas::envelope_validator validator;
+    rate_limited_log log;
+    std::array<std::atomic<uint64_t>, reason_count> copied{};
+    std::atomic<int64_t> partitions{0};
+
+    explicit impl(dlq_config c) : config(std::move(c)), validator(config.max_record_bytes) {
+        consumer = create_consumer(config.brokers,
+                                   {{"group.id", config.group},
+                                    {"client.id", "agent-event-bridge-dlq"},
+                                    {"auto.offset.reset", config.start},
+                                    {"enable.auto.offset.store", "true"},
+                                    {"partition.assignment.strategy", "range,roundrobin"}},
+                                   config.kafka, events, this);
+        producer = create_producer(config.brokers, config.kafka, &reports);
+    }
+
+    // Before partitions move to another worker, their copies are flushed and committed.
+    void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                      std::vector<RdKafka::TopicPartition*>& parts) override {
+        if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+            c->assign(parts);
+            partitions.fetch_add(static_cast<int64_t>(parts.size()));
+        } else {
+            commit();
+            c->unassign();
+            partitions.store(0);
+        }
+    }
+
+    // Waits for every copy so far, then commits what was read: nothing is committed that
+    // was not copied.
+    void commit() {
+        if (producer->flush(flush_timeout_ms) != RdKafka::ERR_NO_ERROR) {
+            log.warn(1, "dead-letter flush timed out; offsets not committed");
+            return;
+        }
+        const auto err = consumer->commitSync();
+        if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__NO_OFFSET)
+            log.warn(2, "dead-letter commit: {}", RdKafka::err2str(err));
+    }
+
+    void copy(const RdKafka::Message& m, schemas::reject_reason reason, const std::string& detail) {
+        const std::string topic = m.topic_name();
+        RdKafka::Headers* headers = RdKafka::Headers::create();
+        headers->add("bridge.reason", std::string(schemas::to_string(reason)));
+        headers->add("bridge.detail", detail);
+        headers->add("bridge.topic", topic);
+        headers->add("bridge.partition", std::to_string(m.partition()));
+        headers->add("bridge.offset", std::to_string(m.offset()));
+        const std::string* key = m.key();
+        const auto err = producer->produce(topic + ".dlq", RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                           const_cast<void*>(m.payload()), m.len(), key ? key->data() : nullptr,
+                                           key ? key->size() : 0, m.timestamp().timestamp, headers, nullptr);
+        if (err != RdKafka::ERR_NO_ERROR) {
+            delete headers;  // owned by the message only when produce succeeds
+            reports.failed.fetch_add(1);
+            log.warn(3, "dead-letter produce to {}.dlq: {}", topic, RdKafka::err2str(err));
+            return;
+        }
+        copied[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
+dlq_writer::dlq_writer(dlq_config config) : impl_(std::make_unique<impl>(std::move(config))) {}
+
+dlq_writer::~dlq_writer() { stop(); }
+
+void dlq_writer::start() {
+    running_ = true;
+    thread_ = std::thread([this] { run(); });
+}
+
+void dlq_writer::stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+}
+
+void dlq_writer::run() {
+    auto& s = *impl_;
+    const auto err = s.consumer->subscribe(s.config.topics);
+    if (err != RdKafka::ERR_NO_ERROR) spdlog::error("dead-letter subscribe: {}", RdKafka::err2str(err));
+    auto next_commit = clock_type::now() + std::chrono::seconds(1);
+    while (running_.load(std::memory_order_relaxed)) {
+        std::unique_ptr<RdKafka::Message> m(s.consumer->consume(100));
+        s.producer->poll(0);
+        if (m->err() == RdKafka::ERR_NO_ERROR) {
+            const std::string* key = m->key();
+            schemas::envelope e;
+            std::string detail;
+            const auto reason = s.validator.validate(
+                key, std::string_view(static_cast<const char*>(m->payload()), m->len()), e, &detail);
+            if (reason != schemas::reject_reason::none) s.copy(*m, reason, detail);
+        } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
+            s.log.warn(4, "dead-letter consume: {}", m->errstr());
+        }
+        if (clock_type::now() >= next_commit) {
+            s.commit();
+            next_commit = clock_type::now() + std::chrono::seconds(1);
+        }
+    }
+    // Leave the group cleanly: the last copies are flushed and committed first.
+    s.commit();
+    s.consumer->close();
+}
+
+std::string dlq_writer::metrics_text() const {
+    std::string out = "# HELP bridge_dlq_records_total Rejected records copied to the dead-letter topic, by reason.\n"
+                      "# TYPE bridge_dlq_records_total counter\n";
+    for (std::size_t i = 1; i < reason_count; ++i)
+        out += "bridge_dlq_records_total{reason=\"" +
+               std::string(schemas::to_string(static_cast<schemas::reject_reason>(i))) + "\"} " +
+               std::to_string(impl_->copied[i].load()) + "\n";
+    out += "# HELP bridge_dlq_errors_total Dead-letter copies that failed.\n# TYPE bridge_dlq_errors_total counter\n";
+    out += "bridge_dlq_errors_total " + std::to_string(impl_->reports.failed.load()) + "\n";
+    out += "# HELP bridge_dlq_partitions Partitions this worker validates for the dead-letter topic.\n"
+           "# TYPE bridge_dlq_partitions gauge\n";
+    out += "bridge_dlq_partitions " + std::to_string(impl_->partitions.load()) + "\n";
+    return out;
+}
+
+}  // namespace bridge::consumers
