@@ -201,9 +201,10 @@ start_worker() {
     "$bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$want" \
     >>"$log" 2>&1 </dev/null &
   for ((i = 0; i < 150; i++)); do
-    pid="$(cat "$pidfile" 2>/dev/null || true)"
     port="$(tail -c "+$from" "$log" 2>/dev/null | grep -oE 'listening on [^ ]+:[0-9]+' | head -n 1 | grep -oE '[0-9]+$' || true)"
-    [[ -n "$port" ]] && break
+    # Read after the port: the pid file is written before the worker can print.
+    pid="$(cat "$pidfile" 2>/dev/null || true)"
+    [[ -n "$port" && -n "$pid" ]] && break
     [[ -n "$pid" ]] && ! alive "$pid" && { tail -n 20 "$log" >&2; die "worker $name exited"; }
     sleep 0.1
   done

@@ -1,0 +1,196 @@
+#include "consumers/cursor.hpp"
+#include "ws_gateway/gateway_impl.hpp"
+
+namespace bridge::gateway {
+
+void gateway::impl::start_replay(const connection_ptr& con, connection_hdl h) {
+    con->catching_up = true;
+    con->replay.socket_id = con->id;
+    replaying[con->id] = h;
+    {
+        std::lock_guard<std::mutex> lock(pace_mutex);
+        in_flight[con->id] = 0;
+    }
+    if (hooks.replay)
+        hooks.replay(con->replay);
+    else
+        finish_replay(con->id, {consumers::replay_status::unavailable, "no replay source", {}});
+}
+
+// On the io thread: send each event to its user's sockets, oldest socket first.
+// A socket is slow when what earlier batches queued on it is still unsent past the limit;
+// within one batch it may exceed the limit by at most that batch (bounded by the reader).
+void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
+    const int64_t now = now_ms();
+    ++batch_seq;
+    std::vector<connection_hdl> slow;
+    for (const auto& item : batch) {
+        const auto* sockets = registry.sockets_of(item.user);
+        if (!sockets) continue;
+        for (const auto& h : *sockets) {
+            std::error_code ec;
+            auto con = server.get_con_from_hdl(h, ec);
+            if (ec || con->closing) continue;
+            if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+            if (con->catching_up) {
+                hold_live(con, h, item, slow);
+                continue;
+            }
+            if (con->batch_seen != batch_seq) {
+                con->batch_seen = batch_seq;
+                con->buffered_at_batch = con->get_buffered_amount();
+            }
+            if (con->buffered_at_batch > config.send_buffer_bytes) {
+                con->closing = true;  // skip it for the rest of the batch; closed below
+                slow.push_back(h);
+                continue;
+            }
+            if (con->send(item.frame)) continue;
+            con->sent_event = true;
+            ++metrics.delivered[item.type_index];
+            metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
+        }
+    }
+    for (const auto& h : slow) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec) continue;
+        con->closing = false;
+        log_slow_reader(con->buffered_at_batch);
+        close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
+    }
+}
+
+// Live events for a socket still catching up wait, bounded by its send buffer size.
+void gateway::impl::hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow) {
+    con->held_bytes += item.frame->get_payload().size();
+    if (con->held_bytes > config.send_buffer_bytes) {
+        con->closing = true;
+        slow.push_back(h);
+        return;
+    }
+    con->held_live.push_back(item);
+}
+
+void gateway::impl::stop_replay(uint64_t id) {
+    replaying.erase(id);
+    {
+        std::lock_guard<std::mutex> lock(pace_mutex);
+        in_flight.erase(id);
+    }
+    pace_cv.notify_all();
+    if (hooks.cancel_replay) hooks.cancel_replay(id);
+}
+
+// On the io thread: one replayed batch for one socket.
+void gateway::impl::send_replay(uint64_t id, const std::vector<outgoing>& batch) {
+    {
+        std::lock_guard<std::mutex> lock(pace_mutex);
+        if (auto it = in_flight.find(id); it != in_flight.end()) --it->second;
+    }
+    pace_cv.notify_all();
+    const auto it = replaying.find(id);
+    if (it == replaying.end()) return;
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(it->second, ec);
+    if (ec || con->closing) return;
+    if (con->get_buffered_amount() > config.send_buffer_bytes)
+        return close_socket(it->second, close_slow_reader, "send buffer full: reconnect and resume",
+                            disconnect_reason::slow_reader);
+    for (const auto& item : batch) {
+        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+        if (!con->send(item.frame)) con->sent_event = true;
+    }
+}
+
+// On the io thread: the replay ended; splice the held live events and go live.
+void gateway::impl::finish_replay(uint64_t id, const consumers::replay_result& result) {
+    const auto it = replaying.find(id);
+    if (it == replaying.end()) return;
+    const connection_hdl h = it->second;
+    stop_replay(id);
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(h, ec);
+    if (ec || con->closing) return;
+    con->catching_up = false;
+    std::vector<outgoing> held = std::move(con->held_live);
+    con->held_live.clear();
+    con->held_bytes = 0;
+    using consumers::replay_status;
+    switch (result.status) {
+        case replay_status::done:
+            send_control(con, "resumed", "{}");
+            break;
+        case replay_status::failed:
+            if (result.reason == "cancelled")
+                return close_socket(h, close_slow_reader, "replay too slow: reconnect and resume",
+                                    disconnect_reason::slow_reader);
+            send_control(con, "resume_failed", "{\"reason\":" + json_string(result.reason) + "}");
+            break;
+        case replay_status::truncated:
+            send_control(con, "resume_truncated", "{\"reason\":" + json_string(result.reason) + "}");
+            return close_socket(h, close_slow_reader, "replay cut short: resume from the last id",
+                                disconnect_reason::slow_reader);
+        case replay_status::unavailable:
+            return close_socket(h, close_try_again, "replay unavailable: try again", disconnect_reason::error);
+    }
+    // A held event at or below the offset the replay read in its partition was replayed.
+    for (const auto& item : held) {
+        bool replayed = false;
+        for (const auto& sp : result.splice)
+            if (sp.partition == item.partition && sp.topic == item.topic && item.offset <= sp.last_offset)
+                replayed = true;
+        if (replayed || (!con->thread_filter.empty() && con->thread_filter != item.thread_id)) continue;
+        if (con->send(item.frame)) continue;
+        con->sent_event = true;
+        ++metrics.delivered[item.type_index];
+    }
+}
+
+void gateway::impl::send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {
+    con->send(encode_control_frame(type, payload), websocketpp::frame::opcode::text);
+}
+
+// Encodes and frames each event once; every socket of the user shares these bytes.
+std::vector<outgoing> gateway::impl::frame_events(const std::vector<consumers::event>& batch) {
+    std::vector<outgoing> ready;
+    ready.reserve(batch.size());
+    for (const auto& e : batch) {
+        auto text = framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+        text->get_raw_payload() =
+            encode_event_frame(e.envelope, consumers::format_cursor(e.topic, e.partition, e.offset, e.timestamp_ms));
+        auto framed = framing_messages->get_message();
+        if (framer.prepare_data_frame(text, framed)) continue;
+        ready.push_back({e.envelope.user_id, e.envelope.thread_id, std::string(e.topic), e.partition, e.offset,
+                         event_type_index(e.envelope.type), e.timestamp_ms, std::move(framed)});
+    }
+    return ready;
+}
+
+void gateway::deliver(const std::vector<consumers::event>& batch) {
+    asio::post(impl_->io, [this, items = impl_->frame_events(batch)] { impl_->send_batch(items); });
+}
+
+bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) {
+    auto& s = *impl_;
+    auto items = s.frame_events(batch);
+    // Pace the replay to the socket: at most two batches waiting on the io thread.
+    {
+        std::unique_lock<std::mutex> lock(s.pace_mutex);
+        const bool room = s.pace_cv.wait_for(lock, std::chrono::seconds(10), [&] {
+            const auto it = s.in_flight.find(socket_id);
+            return it == s.in_flight.end() || it->second < 2;
+        });
+        const auto it = s.in_flight.find(socket_id);
+        if (!room || it == s.in_flight.end()) return false;
+        ++it->second;
+    }
+    asio::post(s.io, [this, socket_id, items = std::move(items)] { impl_->send_replay(socket_id, items); });
+    return true;
+}
+
+void gateway::replay_finished(uint64_t socket_id, consumers::replay_result result) {
+    asio::post(impl_->io, [this, socket_id, result = std::move(result)] { impl_->finish_replay(socket_id, result); });
+}
+
+}  // namespace bridge::gateway

@@ -1,0 +1,178 @@
+#pragma once
+// The gateway's inside, shared by gateway.cpp (accepting, authenticating, closing sockets)
+// and gateway_delivery.cpp (sending live and replayed events). Private to ws_gateway/; the
+// only header that includes websocketpp.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include "ws_gateway/client_message.hpp"
+#include "ws_gateway/frame.hpp"
+#include "ws_gateway/gateway.hpp"
+#include "ws_gateway/gateway_metrics.hpp"
+#include "ws_gateway/socket_registry.hpp"
+
+namespace bridge::gateway {
+
+// Close codes; docs/protocol.md lists them for clients.
+inline constexpr uint16_t close_replaced = 4001;
+inline constexpr uint16_t close_slow_reader = 4002;
+inline constexpr uint16_t close_pong_timeout = 4003;
+inline constexpr uint16_t close_token_expired = 4004;
+inline constexpr uint16_t close_try_again = 1013;  // a replay could not run now: reconnect with the same cursor
+
+struct outgoing;
+
+// Per-connection state, carried by websocketpp's connection object itself.
+struct socket_state {
+    uint64_t id = 0;
+    std::string user;
+    std::string thread_filter;  // empty: every thread
+    int64_t token_expires_at = 0;
+    bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
+    bool opened = false;
+    bool registered = false;
+    bool closing = false;
+    uint64_t batch_seen = 0;           // last batch that measured this socket's send buffer
+    std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
+    disconnect_reason reason = disconnect_reason::client;
+    // Replay (resume or late join): asked for, running, and the live events held meanwhile.
+    consumers::replay_request replay;
+    bool replay_asked = false;
+    bool catching_up = false;
+    bool sent_event = false;  // a resume message after an event came is refused
+    std::vector<outgoing> held_live;
+    std::size_t held_bytes = 0;
+};
+
+struct ws_config : websocketpp::config::asio {
+    typedef ws_config type;
+    typedef socket_state connection_base;
+    static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
+    static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
+    static const long timeout_open_handshake = 5000;
+    static const long timeout_close_handshake = 5000;
+};
+
+using server_type = websocketpp::server<ws_config>;
+using connection_ptr = server_type::connection_ptr;
+using message_ptr = ws_config::message_type::ptr;
+using websocketpp::connection_hdl;
+
+// One event ready to send: the frame is encoded and framed once for all sockets.
+struct outgoing {
+    std::string user;
+    std::string thread_id;
+    std::string topic;
+    int32_t partition;
+    int64_t offset;
+    std::size_t type_index;
+    int64_t timestamp_ms;
+    message_ptr frame;
+};
+
+
+inline int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+struct gateway::impl {
+    gateway_config config;
+    jwt_verifier verifier;
+    gateway_hooks hooks;
+
+    asio::io_context io;
+    server_type server;
+    socket_registry registry;
+    gateway_metrics metrics;
+    std::size_t handshakes = 0;  // upgrades validated, not yet open
+    bool draining = false;
+    uint16_t bound_port = 0;
+    long ticks = 0;
+    uint64_t batch_seq = 0;
+    uint64_t next_socket_id = 1;
+    std::unordered_map<uint64_t, connection_hdl> replaying;  // sockets catching up, by id
+    // Replay pacing: batches posted to the io thread and not yet sent, per socket.
+    std::mutex pace_mutex;
+    std::condition_variable pace_cv;
+    std::unordered_map<uint64_t, int> in_flight;
+    int64_t last_slow_log_ms = 0;
+    uint64_t slow_logs_suppressed = 0;
+    asio::steady_timer tick_timer{io};
+    asio::steady_timer drain_timer{io};
+
+    // Reading-thread state for framing: no deflate, server side, so frames are identical.
+    ws_config::rng_type rng;
+    std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
+        std::make_shared<ws_config::con_msg_manager_type>();
+    websocketpp::processor::hybi13<ws_config> framer{false, true, framing_messages, rng};
+
+    impl(gateway_config c, jwt_verifier v, gateway_hooks h)
+        : config(std::move(c)), verifier(std::move(v)), hooks(std::move(h)), registry(config.max_sockets_per_user) {}
+
+    void listen();
+
+    void on_tcp_pre_init(connection_hdl h);
+
+    // Upgrade requests: path, capacity, then the token. The user comes from the token only.
+    bool on_validate(connection_hdl h);
+
+    // ?resume=<id> (resume after the id) or ?since=<ms>[&run_id=<run>] (late join).
+    bool read_replay_params(const connection_ptr& con);
+
+    void on_http(connection_hdl h);
+
+    void on_open(connection_hdl h);
+
+    void start_replay(const connection_ptr& con, connection_hdl h);
+
+    // Close and fail handlers: the socket is gone; count it once.
+    void on_end(connection_hdl h, disconnect_reason fallback);
+
+    void on_message(connection_hdl h, server_type::message_ptr m);
+
+    void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason);
+
+    // On the io thread: send each event to its user's sockets, oldest socket first.
+    // A socket is slow when what earlier batches queued on it is still unsent past the limit;
+    // within one batch it may exceed the limit by at most that batch (bounded by the reader).
+    void send_batch(const std::vector<outgoing>& batch);
+
+    // Live events for a socket still catching up wait, bounded by its send buffer size.
+    void hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow);
+
+    void stop_replay(uint64_t id);
+
+    // On the io thread: one replayed batch for one socket.
+    void send_replay(uint64_t id, const std::vector<outgoing>& batch);
+
+    // On the io thread: the replay ended; splice the held live events and go live.
+    void finish_replay(uint64_t id, const consumers::replay_result& result);
+
+    void send_control(const connection_ptr& con, std::string_view type, const std::string& payload);
+
+    // Encodes and frames each event once; every socket of the user shares these bytes.
+    std::vector<outgoing> frame_events(const std::vector<consumers::event>& batch);
+
+    // At most one line a second, however many sockets fall behind at once.
+    void log_slow_reader(std::size_t buffered);
+
+    // Once a second: close sockets whose token expired; ping every ping interval.
+    void schedule_tick();
+
+    void tick();
+
+    void begin_drain();
+
+    void finish();
+};
+
+}  // namespace bridge::gateway
