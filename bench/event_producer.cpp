@@ -1,16 +1,10 @@
 #include "event_producer.hpp"
 
-#include <time.h>
+#include "realtime_clock.hpp"
 
 #include <stdexcept>
 
 namespace bench {
-
-std::int64_t realtime_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
 
 std::string make_event(const std::string& user, std::int64_t sent_ns, std::uint64_t seq,
                        const std::string& pad) {
@@ -61,6 +55,16 @@ event_producer::event_producer(const producer_options& opts, std::vector<std::st
 
 event_producer::~event_producer() {
     if (producer_) producer_->flush(5000);
+}
+
+bool event_producer::wait_ready(int timeout_ms) {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic(RdKafka::Topic::create(producer_.get(), opts_.topic, nullptr, err));
+    if (!topic) return false;
+    RdKafka::Metadata* md = nullptr;
+    auto rc = producer_->metadata(false, topic.get(), &md, timeout_ms);
+    delete md;
+    return rc == RdKafka::ERR_NO_ERROR;
 }
 
 bool event_producer::send(std::size_t u) {

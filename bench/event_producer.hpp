@@ -27,6 +27,8 @@ public:
     event_producer(const producer_options& opts, std::vector<std::string> users);
     ~event_producer() override;
 
+    // Asks the broker for the topic's metadata; false if it did not answer in time.
+    bool wait_ready(int timeout_ms);
     // Sends the next event of user u, stamped now; false when librdkafka refused it
     // (other than a full queue, which is waited out).
     bool send(std::size_t u);
@@ -53,7 +55,5 @@ private:
     std::uint64_t sent_ = 0, acked_ = 0, failed_ = 0;
     std::string first_error_;
 };
-
-std::int64_t realtime_ns();
 
 }  // namespace bench

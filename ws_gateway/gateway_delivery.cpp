@@ -84,23 +84,39 @@ void gateway::impl::stop_replay(uint64_t id) {
 
 // On the io thread: one replayed batch for one socket.
 void gateway::impl::send_replay(uint64_t id, const std::vector<outgoing>& batch) {
+    const auto it = replaying.find(id);
+    if (it == replaying.end()) return release_replay_batch(id);
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(it->second, ec);
+    if (ec || con->closing) return release_replay_batch(id);
+    for (const auto& item : batch) {
+        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+        if (!con->send(item.frame)) con->sent_event = true;
+    }
+    wait_for_drain(id);
+}
+
+// A socket that never drains holds the replay thread until its pace wait times out, which
+// ends the replay and closes the socket as a slow reader.
+void gateway::impl::wait_for_drain(uint64_t id) {
+    const auto it = replaying.find(id);
+    std::error_code ec;
+    auto con = it == replaying.end() ? nullptr : server.get_con_from_hdl(it->second, ec);
+    if (!con || con->closing || con->get_buffered_amount() <= config.send_buffer_bytes / 2)
+        return release_replay_batch(id);
+    auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(5));
+    timer->async_wait([this, id, timer](const std::error_code& e) {
+        if (e) return release_replay_batch(id);
+        wait_for_drain(id);
+    });
+}
+
+void gateway::impl::release_replay_batch(uint64_t id) {
     {
         std::lock_guard<std::mutex> lock(pace_mutex);
         if (auto it = in_flight.find(id); it != in_flight.end()) --it->second;
     }
     pace_cv.notify_all();
-    const auto it = replaying.find(id);
-    if (it == replaying.end()) return;
-    std::error_code ec;
-    auto con = server.get_con_from_hdl(it->second, ec);
-    if (ec || con->closing) return;
-    if (con->get_buffered_amount() > config.send_buffer_bytes)
-        return close_socket(it->second, close_slow_reader, "send buffer full: reconnect and resume",
-                            disconnect_reason::slow_reader);
-    for (const auto& item : batch) {
-        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-        if (!con->send(item.frame)) con->sent_event = true;
-    }
 }
 
 // On the io thread: the replay ended; splice the held live events and go live.
@@ -174,7 +190,7 @@ void gateway::deliver(const std::vector<consumers::event>& batch) {
 bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) {
     auto& s = *impl_;
     auto items = s.frame_events(batch);
-    // Pace the replay to the socket: at most two batches waiting on the io thread.
+    // Pace the replay to the socket: at most two batches not yet written out (see wait_for_drain).
     {
         std::unique_lock<std::mutex> lock(s.pace_mutex);
         const bool room = s.pace_cv.wait_for(lock, std::chrono::seconds(10), [&] {

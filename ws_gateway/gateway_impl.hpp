@@ -154,6 +154,12 @@ struct gateway::impl {
     // On the io thread: one replayed batch for one socket.
     void send_replay(uint64_t id, const std::vector<outgoing>& batch);
 
+    // The replay goes at the socket's pace: its next batch waits until the socket has written
+    // out all but half its send buffer.
+    void wait_for_drain(uint64_t id);
+
+    void release_replay_batch(uint64_t id);
+
     // On the io thread: the replay ended; splice the held live events and go live.
     void finish_replay(uint64_t id, const consumers::replay_result& result);
 

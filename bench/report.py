@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Turns the load generator's outputs of one bench/run.sh into results.json, results.md and
+latency.svg. Standard library only.
+
+  report.py machine            print the machine's specs as JSON
+  report.py summary FILE       one line about one load generator output
+  report.py report OUTDIR      write OUTDIR/results.{json,md} and OUTDIR/latency.svg
+  report.py check OUTDIR       exit 1 if any run lost an event or failed to open a socket
+
+Raw files are named <scenario>--<ours|node>.json (see run.sh).
+"""
+import glob
+import json
+import math
+import os
+import platform
+import re
+import resource
+import sys
+import time
+
+TARGETS = {
+    "throughput_frames_per_s": 100_000,
+    "latency_p99_ms_at_20k": 10.0,
+    "idle_rss_per_socket_bytes": 12 * 1024,
+    "throughput_ratio_vs_baseline": 5.0,
+}
+BRIDGES = {"ours": "ours (C++)", "node": "Node.js baseline"}
+
+
+# ---------------------------------------------------------------- machine
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "fd_hard_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# ---------------------------------------------------------------- one run
+
+def summarize(d):
+    """The figures the tables use, from one load generator output."""
+    workers = d.get("workers", [])
+    s = {
+        "sockets_requested": d["sockets"]["requested"],
+        "sockets_opened": d["sockets"]["opened"],
+        "sockets_failed": d["sockets"]["failed"],
+        "closed_early": d["sockets"]["closed_early"],
+        "close_codes": d["sockets"]["close_codes"],
+        "connect_s": round(d["sockets"]["connect_s"], 2),
+        "workers": len(workers),
+        "workers_alive_at_end": sum(1 for w in workers if w.get("alive_at_end")),
+        "rss_kb_end": [w.get("rss_kb_end") for w in workers],
+    }
+    if d["config"]["idle"]:
+        s["rss_per_socket_bytes"] = round(d["idle"]["rss_per_socket_bytes"])
+        s["rss_delta_kb"] = d["idle"]["rss_delta_kb"]
+        s["lost"] = 0
+        return s
+    s.update({
+        "offered_rate": d["config"]["rate"],
+        "produced_per_s": round(d["produced"]["events_per_s"]),
+        "produce_failed": d["produced"]["failed"],
+        "frames_per_s": round(d["delivered"]["frames_per_s"]),
+        "expected": d["delivered"]["expected"],
+        "lost": d["delivered"]["lost"],
+        "duplicates": d["delivered"]["duplicates"],
+        "p50_ms": round(d["latency_ms"]["p50"], 2),
+        "p99_ms": round(d["latency_ms"]["p99"], 2),
+        "p999_ms": round(d["latency_ms"]["p999"], 2),
+        "max_ms": round(d["latency_ms"]["max"], 2),
+        "worker_cpu_pct": [round(w.get("cpu_pct", 0)) for w in workers],
+        "worker_cpu_pct_total": round(sum(w.get("cpu_pct", 0) for w in workers)),
+        "loadgen_cpu_pct": {k: round(v) for k, v in d["loadgen_cpu_pct"].items()},
+    })
+    return s
+
+
+def one_line(name, s):
+    if "rss_per_socket_bytes" in s:
+        return (f"{name}: {s['sockets_opened']}/{s['sockets_requested']} sockets, "
+                f"{s['rss_per_socket_bytes']} B RSS per socket, workers alive {s['workers_alive_at_end']}/{s['workers']}")
+    return (f"{name}: {s['frames_per_s']} frames/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
+            f"p99.9 {s['p999_ms']} ms, lost {s['lost']}, sockets {s['sockets_opened']}/{s['sockets_requested']}, "
+            f"worker CPU {s['worker_cpu_pct']}%")
+
+
+# ---------------------------------------------------------------- collection
+
+def load_runs(outdir):
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(outdir, "raw", "*--*.json"))):
+        name = os.path.basename(path)[:-5]
+        scenario, bridge = name.rsplit("--", 1)
+        with open(path) as f:
+            raw = json.load(f)
+        runs.setdefault(scenario, {})[bridge] = {"summary": summarize(raw), "raw": raw}
+    return runs
+
+
+def ratio(a, b):
+    if not a or not b:
+        return None
+    return round(a / b, 2)
+
+
+def build_results(outdir):
+    runs = load_runs(outdir)
+    def get(scn, bridge):
+        return runs.get(scn, {}).get(bridge, {}).get("summary")
+    scenarios = {}
+    if "throughput" in runs:
+        o, n = get("throughput", "ours"), get("throughput", "node")
+        scenarios["throughput"] = {"ours": o, "node": n,
+                                   "ratio_frames_per_s": ratio(o and o["frames_per_s"], n and n["frames_per_s"])}
+    sweep = sorted((int(k.split("-")[1]), k) for k in runs if re.fullmatch(r"latency-\d+", k))
+    if sweep:
+        points = []
+        for rate, key in sweep:
+            o, n = get(key, "ours"), get(key, "node")
+            points.append({"rate": rate, "ours": o, "node": n,
+                           "ratio_p99": ratio(n and n["p99_ms"], o and o["p99_ms"])})
+        scenarios["latency"] = {"points": points}
+    if "idle" in runs:
+        o, n = get("idle", "ours"), get("idle", "node")
+        scenarios["idle"] = {"ours": o, "node": n,
+                             "ratio_rss_per_socket": ratio(n and n.get("rss_per_socket_bytes"),
+                                                           o and o.get("rss_per_socket_bytes"))}
+    if "fanout-1w" in runs or "fanout-3w" in runs:
+        f = {}
+        for key in ("fanout-1w", "fanout-3w"):
+            o, n = get(key, "ours"), get(key, "node")
+            f[key] = {"ours": o, "node": n, "ratio_frames_per_s": ratio(o and o["frames_per_s"], n and n["frames_per_s"])}
+        scenarios["fanout"] = f
+    with open(os.path.join(outdir, "raw", "machine.json")) as fm:
+        mach = json.load(fm)
+    run_info = {}
+    run_path = os.path.join(outdir, "raw", "run.json")
+    if os.path.exists(run_path):
+        with open(run_path) as fr:
+            run_info = json.load(fr)
+    return {"machine": mach, "run": run_info, "targets": TARGETS, "scenarios": scenarios,
+            "raw": {f"{s}--{b}": r["raw"] for s, by in runs.items() for b, r in by.items()}}
+
+
+# ---------------------------------------------------------------- markdown
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        v = f"{v:,.2f}"
+    elif isinstance(v, int):
+        v = f"{v:,}"
+    return f"{v}{unit}"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "not met")
+
+
+def markdown(res):
+    m, sc = res["machine"], res["scenarios"]
+    lines = [f"# Benchmark results ({res['run'].get('scenario', '?')})", "",
+             f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
+             f"load average at start {m['load_average_at_start']}, {m['fd_hard_limit']} descriptors per process; "
+             f"broker, bridge and load generator on this one machine. {m['date_utc']}; "
+             f"wall time {res['run'].get('wall_s', '?')} s, {res['run'].get('duration_s', '?')} s per measured run.", "",
+             "| scenario | measure | ours (C++) | Node.js baseline | ours ÷ baseline | target | ours vs target |",
+             "|---|---|---|---|---|---|---|"]
+
+    def row(scn, measure, o, n, r, target="", ok=None):
+        lines.append(f"| {scn} | {measure} | {o} | {n} | {fmt(r, '×') if r is not None else 'n/a'} | {target} | {verdict(ok)} |")
+
+    def val(s, k):
+        return None if s is None else s.get(k)
+
+    t = sc.get("throughput")
+    if t:
+        o, n = t["ours"], t["node"]
+        row("throughput (1k sockets, 100 users)", "delivered frames/s", fmt(val(o, "frames_per_s")),
+            fmt(val(n, "frames_per_s")), t["ratio_frames_per_s"], "≥ 100,000",
+            None if o is None else o["frames_per_s"] >= TARGETS["throughput_frames_per_s"])
+        row("", "vs baseline", "", "", t["ratio_frames_per_s"], "≥ 5×",
+            None if t["ratio_frames_per_s"] is None else t["ratio_frames_per_s"] >= 5)
+        row("", "bridge CPU (% of a core)", fmt(val(o, "worker_cpu_pct_total")), fmt(val(n, "worker_cpu_pct_total")), None)
+        row("", "p99 latency ms", fmt(val(o, "p99_ms")), fmt(val(n, "p99_ms")), None)
+        row("", "events lost", fmt(val(o, "lost")), fmt(val(n, "lost")), None, "0", None if o is None else o["lost"] == 0)
+    lat = sc.get("latency")
+    if lat:
+        p20 = next((p for p in lat["points"] if p["rate"] == 20000), None) or lat["points"][-1]
+        o, n = p20["ours"], p20["node"]
+        label = f"latency ({fmt(p20['rate'])} events/s, {fmt(val(o, 'sockets_requested'))} sockets)"
+        row(label, "p50 ms", fmt(val(o, "p50_ms")), fmt(val(n, "p50_ms")), ratio(val(n, "p50_ms"), val(o, "p50_ms")))
+        row("", "p99 ms", fmt(val(o, "p99_ms")), fmt(val(n, "p99_ms")), ratio(val(n, "p99_ms"), val(o, "p99_ms")),
+            "< 10 ms", None if o is None or p20["rate"] != 20000 else o["p99_ms"] < 10)
+        row("", "p99.9 ms", fmt(val(o, "p999_ms")), fmt(val(n, "p999_ms")), ratio(val(n, "p999_ms"), val(o, "p999_ms")))
+        row("", "delivered frames/s", fmt(val(o, "frames_per_s")), fmt(val(n, "frames_per_s")),
+            ratio(val(o, "frames_per_s"), val(n, "frames_per_s")))
+        row("", "bridge CPU (% of a core)", fmt(val(o, "worker_cpu_pct_total")), fmt(val(n, "worker_cpu_pct_total")), None)
+        row("", "events lost", fmt(val(o, "lost")), fmt(val(n, "lost")), None, "0", None if o is None else o["lost"] == 0)
+    idle = sc.get("idle")
+    if idle:
+        o, n = idle["ours"], idle["node"]
+        row(f"idle ({fmt(val(o, 'sockets_requested'))} sockets on {fmt(val(o, 'workers'))} worker(s))",
+            "RSS per socket (bytes)", fmt(val(o, "rss_per_socket_bytes")), fmt(val(n, "rss_per_socket_bytes")),
+            idle["ratio_rss_per_socket"], "≤ 12,288",
+            None if o is None else o["rss_per_socket_bytes"] <= TARGETS["idle_rss_per_socket_bytes"])
+        row("", "sockets open", fmt(val(o, "sockets_opened")), fmt(val(n, "sockets_opened")), None)
+        row("", "connect time s", fmt(val(o, "connect_s")), fmt(val(n, "connect_s")), None)
+    fan = sc.get("fanout")
+    if fan:
+        for key, label in (("fanout-1w", "fan-out, 1 worker"), ("fanout-3w", "fan-out, 3 workers")):
+            f = fan.get(key)
+            if not f:
+                continue
+            o, n = f["ours"], f["node"]
+            row(label, "delivered frames/s", fmt(val(o, "frames_per_s")), fmt(val(n, "frames_per_s")), f["ratio_frames_per_s"])
+            row("", "CPU per worker (%)", fmt(val(o, "worker_cpu_pct")), fmt(val(n, "worker_cpu_pct")), None)
+            row("", "p99 ms / lost", f"{fmt(val(o, 'p99_ms'))} / {fmt(val(o, 'lost'))}",
+                f"{fmt(val(n, 'p99_ms'))} / {fmt(val(n, 'lost'))}", None)
+    if lat:
+        lines += ["", "Latency sweep (end to end, producer send to client receive; one socket per user):", "",
+                  "| offered events/s | ours p50 ms | ours p99 ms | ours p99.9 ms | ours lost | baseline p50 ms | baseline p99 ms | baseline p99.9 ms | baseline lost |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for p in lat["points"]:
+            o, n = p["ours"], p["node"]
+            lines.append(f"| {fmt(p['rate'])} | {fmt(val(o, 'p50_ms'))} | {fmt(val(o, 'p99_ms'))} | {fmt(val(o, 'p999_ms'))} | "
+                         f"{fmt(val(o, 'lost'))} | {fmt(val(n, 'p50_ms'))} | {fmt(val(n, 'p99_ms'))} | "
+                         f"{fmt(val(n, 'p999_ms'))} | {fmt(val(n, 'lost'))} |")
+    lines += ["", "Ratios: throughput is ours ÷ baseline; latency and memory are baseline ÷ ours (above 1: ours is better).",
+              "Raw load generator outputs, bridge logs and /metrics snapshots are in raw/; the plot is latency.svg.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plot
+
+def svg_plot(res):
+    lat = res["scenarios"].get("latency")
+    if not lat:
+        return None
+    W, H, L, R, T, B = 720, 440, 70, 170, 40, 60
+    series = [("ours", "p50_ms", "#1f5fbf", "", "ours p50"), ("ours", "p99_ms", "#1f5fbf", "6,4", "ours p99"),
+              ("node", "p50_ms", "#d9751e", "", "Node.js p50"), ("node", "p99_ms", "#d9751e", "6,4", "Node.js p99")]
+    rates = [p["rate"] for p in lat["points"]]
+    vals = [p[b][k] for p in lat["points"] for b, k, *_ in series if p.get(b) and p[b].get(k)]
+    if not vals:
+        return None
+    ymin = 10 ** math.floor(math.log10(max(min(vals), 0.01)))
+    ymax = 10 ** math.ceil(math.log10(max(vals)))
+    if ymax <= ymin:
+        ymax = ymin * 10
+    xmin, xmax = min(rates), max(rates)
+    if xmax == xmin:
+        xmin, xmax = xmin / 2, xmax * 2
+    lx = lambda r: L + (math.log10(r) - math.log10(xmin)) / (math.log10(xmax) - math.log10(xmin)) * (W - L - R)
+    ly = lambda v: H - B - (math.log10(max(v, ymin)) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin)) * (H - T - B)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W / 2 - 60}" y="22" text-anchor="middle" font-size="15">End-to-end latency against offered rate '
+           f'({fmt(lat["points"][0]["ours"]["sockets_requested"] if lat["points"][0].get("ours") else 0)} sockets)</text>']
+    decade = ymin
+    while decade <= ymax * 1.001:
+        y = ly(decade)
+        out.append(f'<line x1="{L}" y1="{y:.1f}" x2="{W - R}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end">{decade:g}</text>')
+        decade *= 10
+    for r in rates:
+        x = lx(r)
+        out.append(f'<line x1="{x:.1f}" y1="{T}" x2="{x:.1f}" y2="{H - B}" stroke="#eee"/>')
+        out.append(f'<text x="{x:.1f}" y="{H - B + 18}" text-anchor="middle">{r:,}</text>')
+    out.append(f'<line x1="{L}" y1="{H - B}" x2="{W - R}" y2="{H - B}" stroke="black"/>')
+    out.append(f'<line x1="{L}" y1="{T}" x2="{L}" y2="{H - B}" stroke="black"/>')
+    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 18}" text-anchor="middle">offered rate (events/s, log scale)</text>')
+    out.append(f'<text transform="translate(18,{(T + H - B) / 2}) rotate(-90)" text-anchor="middle">latency (ms, log scale)</text>')
+    target_y = ly(TARGETS["latency_p99_ms_at_20k"])
+    out.append(f'<line x1="{L}" y1="{target_y:.1f}" x2="{W - R}" y2="{target_y:.1f}" stroke="#2a2" stroke-dasharray="2,3"/>')
+    out.append(f'<text x="{W - R - 4}" y="{target_y - 4:.1f}" text-anchor="end" fill="#2a2">p99 target 10 ms</text>')
+    for i, (bridge, key, color, dash, label) in enumerate(series):
+        pts = [(lx(p["rate"]), ly(p[bridge][key]), p[bridge].get("lost", 0))
+               for p in lat["points"] if p.get(bridge) and p[bridge].get(key) is not None]
+        if pts:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"'
+                       + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+            for x, y, lost in pts:
+                if lost:  # a run that lost events: hollow red marker
+                    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="none" stroke="red" stroke-width="2"/>')
+                else:
+                    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
+        ly0 = T + 10 + i * 20
+        out.append(f'<line x1="{W - R + 15}" y1="{ly0}" x2="{W - R + 45}" y2="{ly0}" stroke="{color}" stroke-width="2"'
+                   + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+        out.append(f'<text x="{W - R + 52}" y="{ly0 + 4}">{label}</text>')
+    out.append(f'<circle cx="{W - R + 30}" cy="{T + 90}" r="5" fill="none" stroke="red" stroke-width="2"/>')
+    out.append(f'<text x="{W - R + 52}" y="{T + 94}">events lost</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- commands
+
+def failures(res):
+    bad = []
+    for name, raw in res["raw"].items():
+        s = summarize(raw)
+        if s["lost"]:
+            bad.append(f"{name}: {s['lost']} events lost")
+        if s["sockets_failed"] or s["sockets_opened"] < s["sockets_requested"]:
+            bad.append(f"{name}: {s['sockets_opened']} of {s['sockets_requested']} sockets opened")
+    return bad
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd = argv[1]
+    if cmd == "machine":
+        print(json.dumps(machine(), indent=2))
+    elif cmd == "summary":
+        with open(argv[2]) as f:
+            d = json.load(f)
+        print(one_line(d.get("label") or os.path.basename(argv[2]), summarize(d)))
+    elif cmd == "report":
+        outdir = argv[2]
+        res = build_results(outdir)
+        with open(os.path.join(outdir, "results.json"), "w") as f:
+            json.dump(res, f, indent=2)
+        md = markdown(res)
+        with open(os.path.join(outdir, "results.md"), "w") as f:
+            f.write(md)
+        svg = svg_plot(res)
+        if svg:
+            with open(os.path.join(outdir, "latency.svg"), "w") as f:
+                f.write(svg)
+        print(md)
+    elif cmd == "check":
+        bad = failures(build_results(argv[2]))
+        for b in bad:
+            print("FAIL " + b, file=sys.stderr)
+        if not bad:
+            print("smoke: no event lost, every socket opened", file=sys.stderr)
+        return 1 if bad else 0
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
