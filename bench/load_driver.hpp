@@ -26,6 +26,7 @@ struct load_options {
     int linger_ms = 1;
     std::vector<int> pids;
     bool idle = false;
+    bool kafka_floor = false;      // no bridge: a plain consumer reads the events back
     double settle_s = 3;
     unsigned source_addrs = 4;
     unsigned procs = 0;            // 0: as many as the descriptor limit needs

@@ -2,6 +2,7 @@
 // agent events to Kafka at a fixed rate or as fast as the bridges deliver them, and prints
 // one JSON object with throughput, end-to-end latency, losses, and the bridges' CPU and RSS.
 // This is the only translation unit that includes websocketpp (the socket processes).
+#include "event_counter.hpp"
 #include "load_driver.hpp"
 #include "realtime_clock.hpp"
 #include "socket_fleet.hpp"
@@ -78,21 +79,6 @@ struct client_config : websocketpp::config::asio_client {
 };
 
 using client_type = websocketpp::client<client_config>;
-
-// Reads the unsigned integer that follows key in s, from position from; npos if absent.
-std::size_t read_number(const std::string& s, const char* key, std::size_t key_len, std::size_t from,
-                        std::uint64_t& out) {
-    if (from >= s.size()) return std::string::npos;
-    auto* hit = static_cast<const char*>(memmem(s.data() + from, s.size() - from, key, key_len));
-    if (!hit) return std::string::npos;
-    std::size_t i = static_cast<std::size_t>(hit - s.data()) + key_len;
-    std::uint64_t v = 0;
-    std::size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') v = v * 10 + static_cast<unsigned>(s[i++] - '0');
-    if (i == start) return std::string::npos;
-    out = v;
-    return i;
-}
 
 class socket_fleet {
 public:
@@ -180,31 +166,8 @@ private:
     }
 
     void on_message(std::size_t slot, const client_config::message_type& m) {
-        std::int64_t now = realtime_ns();
         const std::string& p = m.get_payload();
-        bump(mine_.bytes, p.size());
-        static const char kSent[] = "\"sent_ns\":";
-        static const char kSeq[] = "\"seq\":";
-        std::uint64_t sent_ns = 0, seq = 0;
-        std::size_t at = read_number(p, kSent, sizeof kSent - 1, 0, sent_ns);
-        if (at == std::string::npos || read_number(p, kSeq, sizeof kSeq - 1, at, seq) == std::string::npos) {
-            bump(mine_.other_frames);
-            return;
-        }
-        auto& s = sockets_[slot];
-        auto sq = static_cast<std::int64_t>(seq);
-        if (sq <= s.last_seq) { bump(mine_.duplicates); return; }
-        if (sq > s.last_seq + 1) bump(mine_.gaps, static_cast<std::uint64_t>(sq - s.last_seq - 1));
-        s.last_seq = sq;
-        bump(mine_.frames);
-        auto& control = stats_.control();
-        if (now >= control.window_start_ns.load(std::memory_order_relaxed) &&
-            now < control.window_end_ns.load(std::memory_order_relaxed))
-            bump(mine_.window_frames);
-        if (static_cast<std::int64_t>(sent_ns) >= control.window_start_ns.load(std::memory_order_relaxed)) {
-            std::int64_t lat = now - static_cast<std::int64_t>(sent_ns);
-            bump(mine_.latency[bucket_of(lat > 0 ? static_cast<std::uint64_t>(lat) : 0)]);
-        }
+        count_event(mine_, stats_.control(), p.data(), p.size(), sockets_[slot].last_seq, realtime_ns());
     }
 
     void watch_stop() {
@@ -237,10 +200,10 @@ void run_socket_fleet(const fleet_options& opts, shared_stats& stats) {
 int main(int argc, char** argv) {
     bench::load_options o;
     CLI::App app{"bench_loadgen: WebSocket clients and a Kafka producer; prints one JSON object of results"};
-    app.add_option("--url", o.urls, "ws://host:port/ws (repeatable; sockets spread over them)")->required();
+    app.add_option("--url", o.urls, "ws://host:port/ws (repeatable; sockets spread over them)");
     app.add_option("--brokers", o.brokers, "Kafka bootstrap servers")->capture_default_str();
     app.add_option("--topic", o.topic, "topic to produce to")->capture_default_str();
-    app.add_option("--jwt-secret", o.jwt_secret, "HS256 secret the bridges verify with")->required();
+    app.add_option("--jwt-secret", o.jwt_secret, "HS256 secret the bridges verify with");
     app.add_option("--users", o.users, "distinct users")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--sockets", o.sockets, "sockets, users spread round robin")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--rate", o.rate, "events/s produced (0: as fast as delivered, closed loop)")->capture_default_str();
@@ -252,6 +215,7 @@ int main(int argc, char** argv) {
     app.add_option("--linger-ms", o.linger_ms, "producer linger.ms")->capture_default_str();
     app.add_option("--pid", o.pids, "bridge process to sample CPU and RSS of (repeatable)");
     app.add_flag("--idle", o.idle, "connect and hold; measure RSS per socket; no production");
+    app.add_flag("--kafka-floor", o.kafka_floor, "no bridge: read the events back with a plain Kafka consumer (the latency floor)");
     app.add_option("--settle-s", o.settle_s, "idle: wait after the last connect before reading RSS")->capture_default_str();
     app.add_option("--source-addrs", o.source_addrs, "bind sockets to 127.0.0.1 .. 127.0.0.N")->capture_default_str()->check(CLI::Range(1, 254));
     app.add_option("--procs", o.procs, "socket processes (0: as the descriptor limit needs)")->capture_default_str();

@@ -25,7 +25,6 @@ TARGETS = {
     "idle_rss_per_socket_bytes": 12 * 1024,
     "throughput_ratio_vs_baseline": 5.0,
 }
-BRIDGES = {"ours": "ours (C++)", "node": "Node.js baseline"}
 
 
 # ---------------------------------------------------------------- machine
@@ -121,6 +120,57 @@ def ratio(a, b):
     return round(a / b, 2)
 
 
+def short_function(name):
+    """A callgrind function name without its file, object, template arguments or parameters."""
+    name = re.sub(r" \[[^\]]*\]$", "", name.strip())
+    m = re.match(r"^(\?\?\?|[^\s:]*/[^\s:]*|[^\s:]+\.[a-zA-Z]+):(.*)$", name)
+    if m:
+        name = m.group(2)
+    out, depth = [], 0
+    for ch in name:  # drop template arguments
+        if ch == "<":
+            if depth == 0:
+                out.append("<>")
+            depth += 1
+        elif ch == ">" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    name = "".join(out)
+    if name.startswith("operator"):
+        return name
+    paren = name.find("(")
+    return name[:paren] if paren > 0 else name
+
+
+def read_profile(path, top=20, prefix="", merge=True):
+    """The top functions from callgrind_annotate's output: self cost with inlined pieces summed
+    (merge), or inclusive cost (no merge: the largest entry per function), optionally only
+    functions whose name starts with prefix."""
+    if not os.path.exists(path):
+        return None
+    totals, grand, seen_header = {}, 0, False
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^\s*([\d,]+)\s+\(\s*([\d.]+)%\)\s+(.*?)\s*$", line)
+            if m and "PROGRAM TOTALS" in line:
+                grand = int(m.group(1).replace(",", ""))
+            elif "file:function" in line:
+                seen_header = True
+            elif seen_header and not line.strip() and totals:
+                break  # the function list ends; annotated source may follow
+            elif seen_header and m:
+                fn = short_function(m.group(3))
+                if not fn.startswith(prefix):
+                    continue
+                ir = int(m.group(1).replace(",", ""))
+                totals[fn] = totals.get(fn, 0) + ir if merge else max(totals.get(fn, 0), ir)
+    if not grand:
+        return None
+    rows = sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    return [{"function": fn, "ir": ir, "pct": round(100.0 * ir / grand, 2)} for fn, ir in rows]
+
+
 def build_results(outdir):
     runs = load_runs(outdir)
     def get(scn, bridge):
@@ -135,7 +185,7 @@ def build_results(outdir):
         points = []
         for rate, key in sweep:
             o, n = get(key, "ours"), get(key, "node")
-            points.append({"rate": rate, "ours": o, "node": n,
+            points.append({"rate": rate, "ours": o, "node": n, "floor": get(key, "floor"),
                            "ratio_p99": ratio(n and n["p99_ms"], o and o["p99_ms"])})
         scenarios["latency"] = {"points": points}
     if "idle" in runs:
@@ -156,6 +206,11 @@ def build_results(outdir):
     if os.path.exists(run_path):
         with open(run_path) as fr:
             run_info = json.load(fr)
+    profile = read_profile(os.path.join(outdir, "profile-self.txt"))
+    if profile:
+        scenarios["profile"] = {"top_self": profile, "run": get("profile", "ours"),
+                                "bridge_inclusive": read_profile(os.path.join(outdir, "profile-inclusive.txt"),
+                                                                 top=12, prefix="bridge::", merge=False)}
     return {"machine": mach, "run": run_info, "targets": TARGETS, "scenarios": scenarios,
             "raw": {f"{s}--{b}": r["raw"] for s, by in runs.items() for b, r in by.items()}}
 
@@ -182,7 +237,9 @@ def markdown(res):
              f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
              f"load average at start {m['load_average_at_start']}, {m['fd_hard_limit']} descriptors per process; "
              f"broker, bridge and load generator on this one machine. {m['date_utc']}; "
-             f"wall time {res['run'].get('wall_s', '?')} s, {res['run'].get('duration_s', '?')} s per measured run.", "",
+             f"wall time {res['run'].get('wall_s', '?')} s ("
+             + ", ".join(f"{k} {v} s" for k, v in res["run"].get("scenario_wall_s", {}).items())
+             + f"), {res['run'].get('duration_s', '?')} s per measured run.", "",
              "| scenario | measure | ours (C++) | Node.js baseline | ours ÷ baseline | target | ours vs target |",
              "|---|---|---|---|---|---|---|"]
 
@@ -237,14 +294,31 @@ def markdown(res):
             row("", "p99 ms / lost", f"{fmt(val(o, 'p99_ms'))} / {fmt(val(o, 'lost'))}",
                 f"{fmt(val(n, 'p99_ms'))} / {fmt(val(n, 'lost'))}", None)
     if lat:
-        lines += ["", "Latency sweep (end to end, producer send to client receive; one socket per user):", "",
-                  "| offered events/s | ours p50 ms | ours p99 ms | ours p99.9 ms | ours lost | baseline p50 ms | baseline p99 ms | baseline p99.9 ms | baseline lost |",
+        lines += ["", "Latency sweep: end to end, producer send to client receive, one socket per user. "
+                  "\"Kafka alone\" is the same production read back by a plain librdkafka consumer "
+                  "(no bridge, no WebSocket): the floor this machine's producer and broker set.", "",
+                  "| offered events/s | bridge | delivered frames/s | p50 ms | p99 ms | p99.9 ms | max ms | lost | bridge CPU % |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for p in lat["points"]:
-            o, n = p["ours"], p["node"]
-            lines.append(f"| {fmt(p['rate'])} | {fmt(val(o, 'p50_ms'))} | {fmt(val(o, 'p99_ms'))} | {fmt(val(o, 'p999_ms'))} | "
-                         f"{fmt(val(o, 'lost'))} | {fmt(val(n, 'p50_ms'))} | {fmt(val(n, 'p99_ms'))} | "
-                         f"{fmt(val(n, 'p999_ms'))} | {fmt(val(n, 'lost'))} |")
+            for key, label in (("ours", "ours"), ("node", "Node.js baseline"), ("floor", "Kafka alone")):
+                x = p.get(key)
+                if not x:
+                    continue
+                lines.append(f"| {fmt(p['rate'])} | {label} | {fmt(x['frames_per_s'])} | {fmt(x['p50_ms'])} | "
+                             f"{fmt(x['p99_ms'])} | {fmt(x['p999_ms'])} | {fmt(x['max_ms'])} | {fmt(x['lost'])} | "
+                             f"{fmt(x['worker_cpu_pct_total']) if key != 'floor' else ''} |")
+    prof = sc.get("profile")
+    if prof:
+        lines += ["", "Profile: our bridge under callgrind during the throughput load (instructions, self cost):", "",
+                  "| share | instructions | function |", "|---|---|---|"]
+        for r in prof["top_self"]:
+            fn = r["function"].replace("|", "\\|")
+            lines.append(f"| {r['pct']:.2f}% | {r['ir']:,} | `{fn}` |")
+        if prof.get("bridge_inclusive"):
+            lines += ["", "The bridge's own functions, inclusive cost (callees counted in):", "",
+                      "| share | instructions | function |", "|---|---|---|"]
+            for r in prof["bridge_inclusive"]:
+                lines.append(f"| {r['pct']:.2f}% | {r['ir']:,} | `{r['function']}` |")
     lines += ["", "Ratios: throughput is ours ÷ baseline; latency and memory are baseline ÷ ours (above 1: ours is better).",
               "Raw load generator outputs, bridge logs and /metrics snapshots are in raw/; the plot is latency.svg.", ""]
     return "\n".join(lines)
@@ -258,7 +332,8 @@ def svg_plot(res):
         return None
     W, H, L, R, T, B = 720, 440, 70, 170, 40, 60
     series = [("ours", "p50_ms", "#1f5fbf", "", "ours p50"), ("ours", "p99_ms", "#1f5fbf", "6,4", "ours p99"),
-              ("node", "p50_ms", "#d9751e", "", "Node.js p50"), ("node", "p99_ms", "#d9751e", "6,4", "Node.js p99")]
+              ("node", "p50_ms", "#d9751e", "", "Node.js p50"), ("node", "p99_ms", "#d9751e", "6,4", "Node.js p99"),
+              ("floor", "p50_ms", "#888888", "", "Kafka alone p50"), ("floor", "p99_ms", "#888888", "6,4", "Kafka alone p99")]
     rates = [p["rate"] for p in lat["points"]]
     vals = [p[b][k] for p in lat["points"] for b, k, *_ in series if p.get(b) and p[b].get(k)]
     if not vals:
@@ -310,8 +385,8 @@ def svg_plot(res):
         out.append(f'<line x1="{W - R + 15}" y1="{ly0}" x2="{W - R + 45}" y2="{ly0}" stroke="{color}" stroke-width="2"'
                    + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
         out.append(f'<text x="{W - R + 52}" y="{ly0 + 4}">{label}</text>')
-    out.append(f'<circle cx="{W - R + 30}" cy="{T + 90}" r="5" fill="none" stroke="red" stroke-width="2"/>')
-    out.append(f'<text x="{W - R + 52}" y="{T + 94}">events lost</text>')
+    out.append(f'<circle cx="{W - R + 30}" cy="{T + 10 + len(series) * 20}" r="5" fill="none" stroke="red" stroke-width="2"/>')
+    out.append(f'<text x="{W - R + 52}" y="{T + 14 + len(series) * 20}">events lost</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

@@ -2,11 +2,12 @@
 # Benchmark scenarios (issue 6): our bridge and the Node.js baseline, in turn, under the same
 # load, on a scratch Kafka of their own. One command per scenario:
 #
-#   bench/run.sh throughput|latency|idle|fanout|all|smoke
+#   bench/run.sh throughput|latency|idle|fanout|all|smoke|profile
 #
 # Results go to bench/results/<UTC timestamp>/ (smoke: <timestamp>-smoke/): results.json,
 # results.md, latency.svg, and raw/ with every load generator output and bridge log.
 # smoke is a tiny run of every scenario (under a minute) that exits 1 if any event is lost.
+# profile runs our bridge under valgrind's callgrind during the throughput load.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,18 +25,18 @@ usage() {
   cat <<EOF
 Environment: BENCH_KAFKA_PORT ($kafka_port), BENCH_HTTP_PORT (first bridge port, $http_base),
              BENCH_RESULTS (parent of the results folders, default bench/results),
-             BENCH_DURATION_S (seconds per measured run; default 20, smoke 3).
+             BENCH_DURATION_S (seconds per measured run; default 20, smoke 2).
 EOF
 }
 
 scenario="${1:-}"
 case "$scenario" in
-  throughput|latency|idle|fanout|all|smoke) ;;
+  throughput|latency|idle|fanout|all|smoke|profile) ;;
   -h|--help|help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
 smoke=0; [[ "$scenario" == smoke ]] && smoke=1
-duration="${BENCH_DURATION_S:-$((smoke ? 3 : 20))}"
+duration="${BENCH_DURATION_S:-$((smoke ? 2 : 20))}"
 
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -59,8 +60,7 @@ started_pids=()
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  local pid
-  for pid in "${started_pids[@]}"; do stop_pid "$pid"; done
+  stop_workers "${started_pids[@]}"
   "$root/scripts/kafka.sh" stop --port "$kafka_port" >/dev/null 2>&1 || true
   exit "$rc"
 }
@@ -71,6 +71,13 @@ stop_pid() {
   for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# stop_workers PID...: SIGTERM to all at once, then waits for each.
+stop_workers() {
+  local pid
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "$@"; do stop_pid "$pid"; done
 }
 
 wait_ready() {
@@ -86,14 +93,13 @@ wait_ready() {
 # The descriptors one process may hold here (the hard limit; our sockets take one each).
 fd_limit() { ulimit -Hn; }
 
-# start_bridge ours|node PORT NAME: starts one worker, waits for /readyz; its pid in $bridge_pid.
+# launch ours|node PORT NAME: starts one worker in the background; its pid in $bridge_pid.
 bridge_pid=""
-start_bridge() {
+launch() {
   local kind="$1" port="$2" name="$3"
-  local max_sockets=$(( $(fd_limit) - 100 ))
   if [[ "$kind" == ours ]]; then
     BRIDGE_JWT_SECRET="$secret" "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
-      --listen "127.0.0.1:$port" --max-sockets "$max_sockets" --max-sockets-per-user 1000 \
+      --listen "127.0.0.1:$port" --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 \
       --send-buffer-bytes 4194304 --log-level warn >"$raw/$name.log" 2>&1 &
   else
     PORT="$port" HOST=127.0.0.1 KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic" \
@@ -102,38 +108,82 @@ start_bridge() {
   fi
   bridge_pid=$!
   started_pids+=("$bridge_pid")
-  wait_ready "$port" "$bridge_pid" || { tail -n 20 "$raw/$name.log" >&2; die "$name did not become ready on :$port"; }
 }
 
-# load NAME PIDS URLS ARGS...: runs the load generator; output in raw/NAME.json.
+# start_workers KIND COUNT NAME FIRST_PORT: starts COUNT workers at once on consecutive
+# ports and waits until each is ready; pids in $worker_pids, ports in $worker_ports.
+# Our ports sit in the kernel's ephemeral range: a worker whose port an outgoing connection
+# holds is started again 100 ports higher.
+worker_pids="" worker_ports=""
+start_workers() {
+  local kind="$1" count="$2" name="$3" first="$4" i try pids=() ports=()
+  for ((i = 0; i < count; i++)); do
+    launch "$kind" "$((first + i))" "$name-w$i"
+    pids+=("$bridge_pid"); ports+=("$((first + i))")
+  done
+  for ((i = 0; i < count; i++)); do
+    for ((try = 1; ; try++)); do
+      wait_ready "${ports[i]}" "${pids[i]}" && break
+      if ((try < 5)) && grep -qE "Address already in use|EADDRINUSE" "$raw/$name-w$i.log"; then
+        stop_pid "${pids[i]}"
+        ports[i]=$((ports[i] + 100))
+        log "$name-w$i: port in use, trying :${ports[i]}"
+        launch "$kind" "${ports[i]}" "$name-w$i"
+        pids[i]="$bridge_pid"
+        continue
+      fi
+      tail -n 20 "$raw/$name-w$i.log" >&2
+      die "$name-w$i did not become ready on :${ports[i]}"
+    done
+  done
+  worker_pids="${pids[*]}" worker_ports="${ports[*]}"
+}
+
+# load NAME PIDS PORTS ARGS...: runs the load generator; output in raw/NAME.json.
 load() {
-  local name="$1" pids="$2" urls="$3"; shift 3
-  local args=() p u
+  local name="$1" pids="$2" ports="$3"; shift 3
+  local args=() p
+  [[ " $* " == *" --duration-s "* ]] || args+=(--duration-s "$duration")
   for p in $pids; do args+=(--pid "$p"); done
-  for u in $urls; do args+=(--url "ws://127.0.0.1:$u/ws"); done
+  for p in $ports; do args+=(--url "ws://127.0.0.1:$p/ws"); done
   log "run $name: $*"
   "$loadgen_bin" "${args[@]}" --brokers "127.0.0.1:$kafka_port" --topic "$topic" \
-    --jwt-secret "$secret" --label "$name" --duration-s "$duration" "$@" \
+    --jwt-secret "$secret" --label "$name" "$@" \
     >"$raw/$name.json" 2>"$raw/$name.progress" || { tail -n 20 "$raw/$name.progress" >&2; die "load generator failed ($name)"; }
   "$python" "$bench/report.py" summary "$raw/$name.json" >&2
 }
+
+# Smoke keeps one pool of workers for every scenario (3 of each kind, started once).
+pool_ours_pids="" pool_ours_ports="" pool_node_pids="" pool_node_ports=""
+start_pool() {
+  start_workers ours 3 smoke--ours "$http_base"
+  pool_ours_pids="$worker_pids" pool_ours_ports="$worker_ports"
+  start_workers node 3 smoke--node "$((http_base + 10))"
+  pool_node_pids="$worker_pids" pool_node_ports="$worker_ports"
+}
+
+first_n() { local n="$1"; shift; echo "${@:1:$n}"; }
 
 # side_by_side NAME WORKERS ARGS...: the same load against ours, then the baseline, with
 # WORKERS processes of each (sockets spread over them), one bridge kind running at a time.
 side_by_side() {
   local name="$1" workers="$2"; shift 2
-  local kind i pids urls
+  local kind pids ports p
   for kind in ours node; do
-    pids="" urls=""
-    for ((i = 0; i < workers; i++)); do
-      start_bridge "$kind" "$((http_base + i))" "$name--$kind-w$i"
-      pids+=" $bridge_pid"; urls+=" $((http_base + i))"
-    done
-    load "$name--$kind" "$pids" "$urls" "$@"
-    for ((i = 0; i < workers; i++)); do
-      [[ "$kind" == ours ]] && curl -fs "http://127.0.0.1:$((http_base + i))/metrics" >"$raw/$name--$kind-w$i.metrics" || true
-    done
-    for i in $pids; do stop_pid "$i"; done
+    if ((smoke)); then
+      if [[ "$kind" == ours ]]; then pids="$pool_ours_pids" ports="$pool_ours_ports"; else pids="$pool_node_pids" ports="$pool_node_ports"; fi
+      # shellcheck disable=SC2086
+      pids="$(first_n "$workers" $pids)" ports="$(first_n "$workers" $ports)"
+    else
+      start_workers "$kind" "$workers" "$name--$kind" "$http_base"
+      pids="$worker_pids" ports="$worker_ports"
+    fi
+    load "$name--$kind" "$pids" "$ports" "$@"
+    if [[ "$kind" == ours ]]; then
+      for p in $ports; do curl -fs "http://127.0.0.1:$p/metrics" >"$raw/$name--ours-$p.metrics" || true; done
+    fi
+    # shellcheck disable=SC2086
+    ((smoke)) || stop_workers $pids
   done
 }
 
@@ -142,36 +192,68 @@ side_by_side() {
 scenario_throughput() {
   log "throughput: max rate (closed loop), 1000 sockets over 100 users"
   if ((smoke)); then
-    side_by_side throughput 1 --users 10 --sockets 100 --rate 0 --warmup-s 1
+    side_by_side throughput 1 --users 10 --sockets 100 --rate 0 --max-inflight 100000 --warmup-s 0.5
   else
-    side_by_side throughput 1 --users 100 --sockets 1000 --rate 0 --warmup-s 3
+    side_by_side throughput 1 --users 100 --sockets 1000 --rate 0 --max-inflight 100000 --warmup-s 3
   fi
 }
 
+# One socket per user; each rate against ours, the baseline, and Kafka alone (the floor).
 scenario_latency() {
-  local rates sockets rate
-  if ((smoke)); then rates="500 2000"; sockets=200; else rates="1000 5000 10000 20000 40000"; sockets=10000; fi
+  local rates sockets rate warmup
+  if ((smoke)); then rates="1000"; sockets=200; warmup=0.5; else rates="1000 5000 10000 20000 40000"; sockets=10000; warmup=3; fi
   log "latency: fixed rates $rates with $sockets sockets (one per user)"
   for rate in $rates; do
-    side_by_side "latency-$rate" 1 --users "$sockets" --sockets "$sockets" --rate "$rate" \
-      --warmup-s "$((smoke ? 1 : 3))"
+    side_by_side "latency-$rate" 1 --users "$sockets" --sockets "$sockets" --rate "$rate" --warmup-s "$warmup"
+    load "latency-$rate--floor" "" "" --kafka-floor --users "$sockets" --rate "$rate" --warmup-s "$warmup"
   done
 }
 
 scenario_idle() {
-  local sockets=$((smoke ? 500 : 50000)) per workers
-  per=$(( $(fd_limit) - 500 ))
-  workers=$(( (sockets + per - 1) / per ))
+  local sockets=$((smoke ? 500 : 50000)) workers
+  workers=$(( (sockets + $(fd_limit) - 501) / ($(fd_limit) - 500) ))
   log "idle: $sockets sockets held by $workers worker(s) of each (at most $(fd_limit) descriptors per process here)"
   side_by_side idle "$workers" --users "$sockets" --sockets "$sockets" --idle --settle-s "$((smoke ? 1 : 5))" \
     --source-addrs 8
 }
 
 scenario_fanout() {
-  local sockets=$((smoke ? 150 : 1000)) users=$((smoke ? 15 : 100))
+  local sockets=$((smoke ? 150 : 1000)) users=$((smoke ? 15 : 100)) warmup=$((smoke ? 0 : 3))
   log "fanout: one worker vs three on the same topic, $sockets sockets over $users users, max rate"
-  side_by_side fanout-1w 1 --users "$users" --sockets "$sockets" --rate 0 --warmup-s "$((smoke ? 1 : 3))"
-  side_by_side fanout-3w 3 --users "$users" --sockets "$sockets" --rate 0 --warmup-s "$((smoke ? 1 : 3))"
+  side_by_side fanout-1w 1 --users "$users" --sockets "$sockets" --rate 0 --max-inflight 100000 --warmup-s "$warmup"
+  side_by_side fanout-3w 3 --users "$users" --sockets "$sockets" --rate 0 --max-inflight 100000 --warmup-s "$warmup"
+}
+
+# Our bridge under callgrind while the throughput load runs; instructions, not seconds.
+scenario_profile() {
+  command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
+  local port="$http_base" cg="$raw/callgrind.out"
+  log "profile: our bridge under callgrind, throughput load (1000 sockets over 100 users), ${BENCH_DURATION_S:-10} s"
+  BRIDGE_JWT_SECRET="$secret" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg" \
+    "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$port" \
+    --max-sockets-per-user 1000 --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 &
+  bridge_pid=$!
+  started_pids+=("$bridge_pid")
+  wait_ready "$port" "$bridge_pid" || die "the bridge under valgrind did not become ready"
+  # Instrument the delivery only: switch callgrind on once every socket is open.
+  log "run profile--ours: 1000 sockets over 100 users, closed loop, ${BENCH_DURATION_S:-10} s"
+  "$loadgen_bin" --pid "$bridge_pid" --url "ws://127.0.0.1:$port/ws" --brokers "127.0.0.1:$kafka_port" \
+    --topic "$topic" --jwt-secret "$secret" --label profile--ours --users 100 --sockets 1000 --rate 0 \
+    --max-inflight 20000 --warmup-s 0 --duration-s "${BENCH_DURATION_S:-10}" \
+    >"$raw/profile--ours.json" 2>"$raw/profile--ours.progress" &
+  local loadgen=$!
+  until grep -q "sockets open" "$raw/profile--ours.progress" 2>/dev/null; do
+    kill -0 "$loadgen" 2>/dev/null || break
+    sleep 0.1
+  done
+  callgrind_control -i on "$bridge_pid" >/dev/null
+  wait "$loadgen" || die "load generator failed (profile)"
+  "$python" "$bench/report.py" summary "$raw/profile--ours.json" >&2
+  callgrind_control -i off "$bridge_pid" >/dev/null
+  stop_workers "$bridge_pid"
+  callgrind_annotate --auto=no --inclusive=no "$cg" >"$out/profile-self.txt"
+  callgrind_annotate --auto=no --inclusive=yes "$cg" >"$out/profile-inclusive.txt"
+  log "profile: $out/profile-self.txt and profile-inclusive.txt (callgrind_annotate of raw/callgrind.out)"
 }
 
 # ---------------------------------------------------------------- main
@@ -188,12 +270,25 @@ trap 'exit 130' INT TERM
 topic="bench-events"
 "$root/scripts/kafka.sh" create-topic "$topic" 12 --port "$kafka_port" >&2
 
+if ((smoke)); then
+  start_pool
+else
+  # A fresh broker's JVM is cold: warm it with 10 s of production nobody measures.
+  load broker-warmup "" "" --kafka-floor --users 1000 --rate 20000 --duration-s 10 --warmup-s 0
+fi
+# Runs each scenario, noting its wall time.
+walls=""
+timed() {
+  local t0=$SECONDS
+  "scenario_$1"
+  walls+="${walls:+, }\"$1\": $((SECONDS - t0))"
+}
 case "$scenario" in
-  all|smoke) scenario_throughput; scenario_latency; scenario_idle; scenario_fanout ;;
-  *) "scenario_$scenario" ;;
+  all|smoke) timed throughput; timed latency; timed idle; timed fanout ;;
+  *) timed "$scenario" ;;
 esac
 
-echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration}" >"$raw/run.json"
+echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration, \"scenario_wall_s\": {$walls}}" >"$raw/run.json"
 "$python" "$bench/report.py" report "$out"
 log "done in $((SECONDS - t_start)) s: $out/results.md"
 if ((smoke)); then

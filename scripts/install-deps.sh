@@ -11,7 +11,16 @@ for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 command -v java >/dev/null || missing+=(default-jre-headless)
+# Benchmarks (bench/): callgrind for `bench/run.sh profile` (the Node.js baseline needs the
+# nodejs and npm below).
+command -v valgrind >/dev/null || missing+=(valgrind)
 command -v mvn >/dev/null || missing+=(maven)
+# Toolchains of the producer examples (examples/producers/). Debian bookworm's Go is 1.19,
+# which the Go example supports (franz-go v1.16.1); a newer go already on PATH is used as is.
+command -v javac >/dev/null || missing+=(default-jdk-headless)
+command -v go >/dev/null || missing+=(golang-go)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 # docker-compose only validates docker-compose.yml here: without its recommended Docker engine.
 lean=()
 command -v docker-compose >/dev/null || lean+=(docker-compose)
@@ -32,5 +41,27 @@ if [[ ! -x "$root/.venv/bin/python" ]]; then
 fi
 "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
 
+# The benchmark's Node.js baseline: its pinned packages, when the lock file changed.
+baseline="$root/bench/baselines/node-bridge"
+if [[ ! -f "$baseline/node_modules/.package-lock.json" || "$baseline/package-lock.json" -nt "$baseline/node_modules/.package-lock.json" ]]; then
+  (cd "$baseline" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # Kafka broker jars, cached outside the repository.
 "$root/scripts/kafka.sh" fetch
+
+# Producer examples: fetch and build them here, so the tests only run them. Each step is
+# skipped, or incremental, when nothing changed. (Python's confluent-kafka comes with
+# tests/requirements.txt above.)
+examples="$root/examples/producers"
+node_stamp="$examples/node/node_modules/.package-lock.json"
+if [[ ! -f "$node_stamp" || "$examples/node/package-lock.json" -nt "$node_stamp" ]]; then
+  (cd "$examples/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd "$examples/go" && go mod download && go build -o agent-producer .)
+jar="$examples/java/target/agent-producer.jar"
+if [[ ! -f "$jar" || -n "$(find "$examples/java/pom.xml" "$examples/java/src" -newer "$jar" -print -quit)" ]]; then
+  # mvn -q still prints colour codes: keep its output for a failure only.
+  (cd "$examples/java" && mvn -q -B -ntp package >target.log 2>&1) || { cat "$examples/java/target.log"; exit 1; }
+  rm -f "$examples/java/target.log"
+fi

@@ -51,7 +51,7 @@ note() { echo "topology.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- options and state
 
-dir="" workers=3 http_port=8090 kafka_port=29192 topic=agent-events partitions=12
+dir="" workers=3 http_port=8090 kafka_port=29192 topic=agent-events partitions=12 args=()
 parse_opts() {
   while (($#)); do
     case "$1" in
@@ -62,7 +62,8 @@ parse_opts() {
       --topic) topic="${2:?--topic needs a value}"; shift 2 ;;
       --partitions) partitions="${2:?--partitions needs a value}"; shift 2 ;;
       -h|--help) usage; exit 0 ;;
-      *) die "unknown option '$1' (see --help)" ;;
+      -*) die "unknown option '$1' (see --help)" ;;
+      *) args+=("$1"); shift ;;
     esac
   done
   [[ -n "$dir" ]] || dir="$root/.topology"
@@ -123,7 +124,11 @@ render_nginx() {
     echo "    zone bridge_workers 64k;"
     echo "    # Sockets are long-lived: send each new one to the worker holding the fewest."
     echo "    least_conn;"
-    for p in "$@"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=2s;"; done
+    echo "    # max_fails=0: a refused connect (a worker restarting) still moves the request to the"
+    echo "    # next worker, but marks none down. With failure accounting a worker that failed once"
+    echo "    # takes one new connection per fail_timeout until one of them ends, and WebSockets do"
+    echo "    # not end: after a rolling restart every worker would be stuck that way."
+    for p in "$@"; do echo "    server 127.0.0.1:$p max_fails=0;"; done
     echo "}"
     echo "map \"\" \$bridge_workers {"
     echo "    default bridge_workers;"
@@ -263,6 +268,7 @@ print_urls() {
 
 cmd_start() {
   parse_opts "$@"
+  ((${#args[@]} == 0)) || die "unexpected argument '${args[0]}'"
   command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
   command -v curl >/dev/null || die "curl not found (apt-get install curl)"
   bridge_bin >/dev/null
@@ -302,6 +308,7 @@ cmd_start() {
 
 cmd_add_worker() {
   parse_opts "$@"
+  ((${#args[@]} == 0)) || die "unexpected argument '${args[0]}'"
   load_state
   nginx_pid >/dev/null || die "nginx is not running (run: scripts/topology.sh start)"
   need_secret
@@ -315,10 +322,11 @@ cmd_add_worker() {
 }
 
 cmd_restart_worker() {
-  local name="${1:-}" line pid port started
-  [[ "$name" =~ ^w[0-9]+$ ]] || die "usage: restart-worker NAME [--dir D] (NAME as in status: w1, w2, ...)"
-  shift
+  local name line pid port started
   parse_opts "$@"
+  name="${args[0]:-}"
+  [[ ${#args[@]} -eq 1 && "$name" =~ ^w[0-9]+$ ]] \
+    || die "usage: restart-worker NAME [--dir D] (NAME as in status: w1, w2, ...)"
   load_state
   line="$(awk -v w="$name" '$1 == w' "$dir/workers")"
   [[ -n "$line" ]] || die "no worker $name in $dir/workers"
@@ -335,6 +343,7 @@ cmd_restart_worker() {
 
 cmd_status() {
   parse_opts "$@"
+  ((${#args[@]} == 0)) || die "unexpected argument '${args[0]}'"
   load_state
   local down=0 name pid port pid_n
   if "$root/scripts/kafka.sh" status --port "$kafka_port" >/dev/null 2>&1; then
@@ -385,6 +394,7 @@ cmd_stop_loaded() {
 
 cmd_stop() {
   parse_opts "$@"
+  ((${#args[@]} == 0)) || die "unexpected argument '${args[0]}'"
   if [[ ! -f "$dir/topology.conf" ]]; then echo "no topology in $dir"; return 0; fi
   load_state
   cmd_stop_loaded

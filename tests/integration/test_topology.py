@@ -233,31 +233,36 @@ def test_rolling_restart_through_the_balancer_loses_nothing(topology):
     async def run():
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(c.run(stop)) for c in clients]
-        # Every client connected (its since= replay answered) before production starts.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(c.control for c in clients):
-            await asyncio.sleep(0.05)
-        assert all(c.control for c in clients), "clients did not connect"
         producer = threading.Thread(target=produce_steadily)
-        producer.start()
-        await asyncio.to_thread(producing.wait)
-        await asyncio.sleep(1.0)
-        started = time.monotonic()
-        for name in sorted(before):
-            out = await asyncio.to_thread(topology.run, "restart-worker", name)
-            report.setdefault("restarts", []).append(out.strip())
-            await asyncio.sleep(0.5)
-        report["rolling_s"] = time.monotonic() - started
-        await asyncio.sleep(1.0)
-        stop_producing.set()
-        await asyncio.to_thread(producer.join)
-        # Everything produced reaches every client.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(
-                set(c.seqs()) >= set(range(sent[c.user])) for c in clients):
-            await asyncio.sleep(0.1)
-        stop.set()
-        await asyncio.gather(*tasks)
+        try:
+            # Every client connected (its since= replay answered) before production starts.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not all(c.control for c in clients):
+                await asyncio.sleep(0.05)
+            assert all(c.control for c in clients), "clients did not connect"
+            producer.start()
+            await asyncio.to_thread(producing.wait)
+            await asyncio.sleep(1.0)
+            started = time.monotonic()
+            for name in sorted(before):
+                out = await asyncio.to_thread(topology.run, "restart-worker", name)
+                report.setdefault("restarts", []).append(out.strip())
+                await asyncio.sleep(0.5)
+            report["rolling_s"] = time.monotonic() - started
+            await asyncio.sleep(1.0)
+        finally:
+            stop_producing.set()
+            if producer.is_alive():
+                await asyncio.to_thread(producer.join)
+        try:
+            # Everything produced reaches every client.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(
+                    set(c.seqs()) >= set(range(sent[c.user])) for c in clients):
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
 
     asyncio.run(run())
     produced = sum(sent.values())
