@@ -40,6 +40,8 @@ struct kafka_reader::impl {
     // Reading-thread state.
     std::map<std::string, std::set<int32_t>> assigned;
     std::set<std::string> listed;  // topics whose partitions we have seen at least once
+    // Partitions to start at their current end once the broker tells where that is.
+    std::set<std::pair<std::string, int32_t>> awaiting_end;
     bool metadata_ok = false;
     rate_limited_log reject_log;
 
@@ -87,16 +89,24 @@ struct kafka_reader::impl {
                 auto& known = assigned[tm->topic()];
                 for (const auto* pm : *tm->partitions()) {
                     if (!known.insert(pm->id()).second) continue;
-                    fresh.push_back(RdKafka::TopicPartition::create(tm->topic(), pm->id(), start_offset(tm->topic(), pm->id(), first)));
+                    if (first)
+                        awaiting_end.insert({tm->topic(), pm->id()});
+                    else
+                        fresh.push_back(RdKafka::TopicPartition::create(tm->topic(), pm->id(), RdKafka::Topic::OFFSET_BEGINNING));
                 }
             }
         }
+        assign_at_end(fresh);
         if (!fresh.empty()) {
             const RdKafka::Error* error = consumer->incremental_assign(fresh);
             if (error) {
                 spdlog::error("kafka assign: {}", error->str());
                 delete error;
-                for (const auto* tp : fresh) assigned[tp->topic()].erase(tp->partition());
+                for (const auto* tp : fresh)
+                    if (tp->offset() >= 0)
+                        awaiting_end.insert({tp->topic(), tp->partition()});
+                    else
+                        assigned[tp->topic()].erase(tp->partition());
                 ok = false;
             } else {
                 spdlog::info("assigned {} new partitions", fresh.size());
@@ -107,17 +117,26 @@ struct kafka_reader::impl {
         metadata_ok = ok;
     }
 
-    // Where a newly assigned partition starts. On the first listing: the current end, asked
-    // of the broker now, so that every record produced once the worker is ready is read.
-    int64_t start_offset(const std::string& topic, int32_t partition, bool first) {
-        if (!first) return RdKafka::Topic::OFFSET_BEGINNING;
-        int64_t low = 0, high = 0;
-        if (consumer->query_watermark_offsets(topic, partition, &low, &high, metadata_timeout_ms) == RdKafka::ERR_NO_ERROR)
-            return high;
-        return RdKafka::Topic::OFFSET_END;
+    // Partitions of the first listing start at their current end, asked of the broker, so
+    // that every record produced once the worker is ready is read. A new topic's leaders may
+    // not answer yet: such a partition waits for the next refresh, and the worker is not
+    // ready until it is assigned (a logical "end" resolved later would skip records).
+    void assign_at_end(std::vector<RdKafka::TopicPartition*>& fresh) {
+        for (auto it = awaiting_end.begin(); it != awaiting_end.end();) {
+            int64_t low = 0, high = 0;
+            const auto err = consumer->query_watermark_offsets(it->first, it->second, &low, &high, metadata_timeout_ms);
+            if (err != RdKafka::ERR_NO_ERROR) {
+                reject_log.warn(11, "kafka end of {}:{} not known yet: {}", it->first, it->second, RdKafka::err2str(err));
+                ++it;
+                continue;
+            }
+            fresh.push_back(RdKafka::TopicPartition::create(it->first, it->second, high));
+            it = awaiting_end.erase(it);
+        }
     }
 
     bool every_topic_assigned() const {
+        if (!awaiting_end.empty()) return false;
         for (const auto& t : config.topics) {
             const auto it = assigned.find(t);
             if (it == assigned.end() || it->second.empty()) return false;
@@ -213,7 +232,8 @@ void kafka_reader::run() {
         if (clock_type::now() >= next_refresh) {
             s.refresh_assignment();
             s.update_lag();
-            next_refresh = clock_type::now() + refresh_every;
+            // Partitions still waiting for their end are retried soon.
+            next_refresh = clock_type::now() + (s.awaiting_end.empty() ? refresh_every : std::chrono::milliseconds(200));
         }
         ready_.store(s.metadata_ok && !s.events.all_brokers_down && s.every_topic_assigned(),
                      std::memory_order_relaxed);

@@ -161,7 +161,7 @@ start_nginx() {
 # True when nginx worker $1 no longer accepts: gone, or shutting down gracefully.
 nginx_worker_retired() {
   local title
-  title="$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)" || return 0
+  title="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 0
   [[ -z "$title" || "$title" == *"shutting down"* ]]
 }
 
@@ -336,7 +336,16 @@ cmd_restart_worker() {
   # SIGTERM: the worker stops accepting and closes its sockets with 1001; nginx sends the
   # reconnects to the others meanwhile. Then the same port again: the upstream is unchanged.
   stop_pid "$pid"
-  start_worker "$name" "$port"
+  if ! (start_worker "$name" "$port") 2>"$dir/$name.restart.err"; then
+    # The port can be taken meanwhile (e.g. as an outgoing connection's ephemeral port):
+    # start on a new one and point nginx at it.
+    note "$name could not start again on port $port ($(tail -n 1 "$dir/$name.restart.err")); using a new port"
+    stop_pid "$(cat "$dir/$name.pid" 2>/dev/null || true)"
+    start_worker "$name"
+    reload_nginx
+    port="$(awk -v w="$name" '$1 == w {print $3}' "$dir/workers")"
+  fi
+  rm -f "$dir/$name.restart.err"
   pid="$(awk -v w="$name" '$1 == w {print $2}' "$dir/workers")"
   echo "worker $name restarted on http://127.0.0.1:$port (pid $pid, $((SECONDS - started)) s)"
 }

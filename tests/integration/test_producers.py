@@ -110,33 +110,13 @@ def fresh_user(lang):
             return user
 
 
-async def wait_until_read(kafka, topic, ws, user):
-    """Returns once the worker reads the user's partition: a probe record reached the socket.
-
-    Works around a worker that became ready on a topic created a moment earlier and then
-    skips the records produced in its first few milliseconds (seen about once in ten runs;
-    not seen when the topic is a few seconds old). A skipped probe is followed by another.
-    """
-    for attempt in range(20):
-        kafka.produce(topic, user, envelope(user, "probe", payload={"attempt": attempt}))
-        kafka.flush()
-        try:
-            await receive_events(ws, 1, timeout=1)
-            if attempt:
-                print(f"worker skipped {attempt} probe(s) on a new topic")
-            return
-        except TimeoutError:
-            continue
-    raise TimeoutError("the worker never delivered a probe")
-
-
 async def receive_run(ws, timeout=20):
-    """The run's frames: event frames other than late probes."""
+    """The run's event frames."""
     frames = []
     async with asyncio.timeout(timeout):
         while len(frames) < len(RUN):
             frame = json.loads(await ws.recv())
-            if "id" in frame and frame["type"] != "probe":
+            if "id" in frame:
                 frames.append(frame)
     return frames
 
@@ -151,7 +131,6 @@ def test_example_run_reaches_the_users_socket(lang, kafka, bridge_factory):
 
     async def run():
         ws = await open_socket(bridge, user)
-        await wait_until_read(kafka, topic, ws, user)
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(*command, user, run_id, thread_id, env=env,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

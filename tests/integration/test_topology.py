@@ -3,6 +3,7 @@ on loopback and nginx in front with deploy/nginx.conf. Every socket goes through
 import asyncio
 import gc
 import os
+import random
 import resource
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT, SECRET, Kafka, envelope, free_port, open_socket, receive_events, receive_nothing
+from conftest import ROOT, SECRET, Kafka, envelope, open_socket, receive_events, receive_nothing
 from resume_client import ResumingClient
 
 TOPOLOGY = os.path.join(ROOT, "scripts", "topology.sh")
@@ -25,8 +26,8 @@ class Topology:
 
     def __init__(self, state_dir):
         self.dir = str(state_dir)
-        self.http_port = free_port()
-        self.kafka_port = free_port_pair()
+        self.http_port = quiet_port()
+        self.kafka_port = quiet_port(2)
         self.run("start", "--workers", "3", "--http-port", str(self.http_port),
                  "--kafka-port", str(self.kafka_port), "--topic", TOPIC, timeout=180)
         self.balancer = SimpleNamespace(url=f"ws://127.0.0.1:{self.http_port}/ws")
@@ -61,17 +62,20 @@ def metric(port, name):
     return 0.0
 
 
-def free_port_pair():
-    """A port P with P+1 free too (Kafka's broker and controller)."""
-    for _ in range(50):
-        p = free_port()
+def quiet_port(count=1):
+    """A port P with P..P+count-1 free, below the kernel's ephemeral range, so no outgoing
+    connection takes it between this check and the bind (Kafka takes P and P+1)."""
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    for _ in range(100):
+        p = random.randrange(20000, low - count)
         try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", p + 1))
+            for q in range(p, p + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", q))
             return p
         except OSError:
             continue
-    raise RuntimeError("no free port pair")
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @pytest.fixture(scope="module")
