@@ -26,8 +26,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka++1 libssl3 libspdlog1.10 libfmt9 ca-certificates wget \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 bridge \
- && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+ && groupadd --gid 10001 bridge \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin bridge
 COPY --from=build /src/build/bridge/bridge /usr/local/bin/bridge
 USER 10001:10001

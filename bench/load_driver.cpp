@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -177,8 +176,7 @@ private:
         std::size_t n = 0;
         if (o_.rate > 0) {
             auto due = static_cast<std::uint64_t>(o_.rate * t);
-            std::uint64_t sent = producer_.sent() + producer_.failed();
-            n = due > sent ? static_cast<std::size_t>(std::min<std::uint64_t>(due - sent, 5000)) : 0;
+            n = due > offered_ ? static_cast<std::size_t>(std::min<std::uint64_t>(due - offered_, 5000)) : 0;
             for (std::size_t i = 0; i < n; ++i) send_next();
             return n;
         }
@@ -190,6 +188,7 @@ private:
     void send_next() {
         std::size_t u = next_user_;
         next_user_ = (next_user_ + 1) % o_.users;
+        ++offered_;
         // A user without sockets expects nothing; still counted as produced load.
         if (producer_.send(u)) expected_sent_ += socks_[u] ? socks_[u] : 0;
     }
@@ -206,6 +205,7 @@ private:
     event_producer producer_;
     std::vector<std::uint64_t> socks_;
     std::uint64_t expected_sent_ = 0;
+    std::uint64_t offered_ = 0;  // send attempts, for the token bucket
     std::size_t next_user_ = 0;
     std::chrono::microseconds pause_{200};
 };

@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import resource
+import subprocess
 import sys
 import time
 
@@ -28,6 +29,19 @@ TARGETS = {
 
 
 # ---------------------------------------------------------------- machine
+
+def source_version():
+    """The commit the bridge was built from, with "+changes" if its sources differ from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "bridge", "consumers",
+                                "ws_gateway", "schemas"], capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
 
 def machine():
     cpu = "unknown"
@@ -49,6 +63,7 @@ def machine():
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "fd_hard_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "bridge_source": source_version(),
     }
 
 
@@ -236,7 +251,7 @@ def markdown(res):
     lines = [f"# Benchmark results ({res['run'].get('scenario', '?')})", "",
              f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
              f"load average at start {m['load_average_at_start']}, {m['fd_hard_limit']} descriptors per process; "
-             f"broker, bridge and load generator on this one machine. {m['date_utc']}; "
+             f"broker, bridge and load generator on this one machine. {m['date_utc']}, bridge built from {m.get('bridge_source', '?')}; "
              f"wall time {res['run'].get('wall_s', '?')} s ("
              + ", ".join(f"{k} {v} s" for k, v in res["run"].get("scenario_wall_s", {}).items())
              + f"), {res['run'].get('duration_s', '?')} s per measured run.", "",

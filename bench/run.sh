@@ -110,30 +110,33 @@ launch() {
   started_pids+=("$bridge_pid")
 }
 
-# start_workers KIND COUNT NAME FIRST_PORT: starts COUNT workers at once on consecutive
-# ports and waits until each is ready; pids in $worker_pids, ports in $worker_ports.
-# Our ports sit in the kernel's ephemeral range: a worker whose port an outgoing connection
-# holds is started again 100 ports higher.
+# start_workers KIND COUNT NAME FIRST_PORT [KIND COUNT NAME FIRST_PORT ...]: starts every
+# worker at once on consecutive ports, then waits until each is ready; pids in $worker_pids,
+# ports in $worker_ports (in order). Our ports sit in the kernel's ephemeral range: a worker
+# whose port an outgoing connection holds is started again 100 ports higher.
 worker_pids="" worker_ports=""
 start_workers() {
-  local kind="$1" count="$2" name="$3" first="$4" i try pids=() ports=()
-  for ((i = 0; i < count; i++)); do
-    launch "$kind" "$((first + i))" "$name-w$i"
-    pids+=("$bridge_pid"); ports+=("$((first + i))")
+  local i try pids=() ports=() kinds=() names=()
+  while (($#)); do
+    for ((i = 0; i < $2; i++)); do
+      launch "$1" "$(($4 + i))" "$3-w$i"
+      pids+=("$bridge_pid"); ports+=("$(($4 + i))"); kinds+=("$1"); names+=("$3-w$i")
+    done
+    shift 4
   done
-  for ((i = 0; i < count; i++)); do
+  for ((i = 0; i < ${#pids[@]}; i++)); do
     for ((try = 1; ; try++)); do
       wait_ready "${ports[i]}" "${pids[i]}" && break
-      if ((try < 5)) && grep -qE "Address already in use|EADDRINUSE" "$raw/$name-w$i.log"; then
+      if ((try < 5)) && grep -qE "Address already in use|EADDRINUSE" "$raw/${names[i]}.log"; then
         stop_pid "${pids[i]}"
         ports[i]=$((ports[i] + 100))
-        log "$name-w$i: port in use, trying :${ports[i]}"
-        launch "$kind" "${ports[i]}" "$name-w$i"
+        log "${names[i]}: port in use, trying :${ports[i]}"
+        launch "${kinds[i]}" "${ports[i]}" "${names[i]}"
         pids[i]="$bridge_pid"
         continue
       fi
-      tail -n 20 "$raw/$name-w$i.log" >&2
-      die "$name-w$i did not become ready on :${ports[i]}"
+      tail -n 20 "$raw/${names[i]}.log" >&2
+      die "${names[i]} did not become ready on :${ports[i]}"
     done
   done
   worker_pids="${pids[*]}" worker_ports="${ports[*]}"
@@ -156,10 +159,12 @@ load() {
 # Smoke keeps one pool of workers for every scenario (3 of each kind, started once).
 pool_ours_pids="" pool_ours_ports="" pool_node_pids="" pool_node_ports=""
 start_pool() {
-  start_workers ours 3 smoke--ours "$http_base"
-  pool_ours_pids="$worker_pids" pool_ours_ports="$worker_ports"
-  start_workers node 3 smoke--node "$((http_base + 10))"
-  pool_node_pids="$worker_pids" pool_node_ports="$worker_ports"
+  local pids ports
+  start_workers node 3 smoke--node "$((http_base + 10))" ours 3 smoke--ours "$http_base"
+  read -ra pids <<<"$worker_pids"
+  read -ra ports <<<"$worker_ports"
+  pool_node_pids="${pids[*]:0:3}" pool_node_ports="${ports[*]:0:3}"
+  pool_ours_pids="${pids[*]:3:3}" pool_ours_ports="${ports[*]:3:3}"
 }
 
 first_n() { local n="$1"; shift; echo "${@:1:$n}"; }
@@ -269,6 +274,10 @@ trap 'exit 130' INT TERM
 "$root/scripts/kafka.sh" start --port "$kafka_port" >&2
 topic="bench-events"
 "$root/scripts/kafka.sh" create-topic "$topic" 12 --port "$kafka_port" >&2
+# The baseline's first consumer group makes the broker create its offsets topic, which takes
+# seconds: start that now, in the background.
+timeout 15 kcat -b "127.0.0.1:$kafka_port" -G bench-offsets-warmup "$topic" -q -e >/dev/null 2>&1 &
+started_pids+=("$!")
 
 if ((smoke)); then
   start_pool

@@ -19,7 +19,8 @@ Commands:
                  (the other workers and the open sockets are not touched)
   restart-worker NAME
                  SIGTERM worker NAME (w1, w2, ...: it drains, closing its sockets with
-                 1001) and start it again on the same port; for rolling restarts
+                 1001) and start it again on the same port (on a new one, with nginx
+                 reloaded, if the old one was taken meanwhile); for rolling restarts
   status         print every process, its pid and URL; exit 1 if one is down
   stop           stop nginx, the workers (SIGTERM: they drain with 1001) and Kafka
   check-nginx    nginx -t on deploy/nginx.conf as docker-compose uses it and as this
