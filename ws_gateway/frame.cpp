@@ -23,6 +23,20 @@ std::string encode_control_frame(std::string_view type, std::string_view payload
     return out;
 }
 
+std::string text_frame_header(std::size_t payload_size) {
+    std::string h(1, static_cast<char>(0x81));  // FIN, opcode 1 (text)
+    if (payload_size < 126) {
+        h += static_cast<char>(payload_size);
+    } else if (payload_size <= 0xFFFF) {
+        h += static_cast<char>(126);
+        for (int shift = 8; shift >= 0; shift -= 8) h += static_cast<char>((payload_size >> shift) & 0xFF);
+    } else {
+        h += static_cast<char>(127);
+        for (int shift = 56; shift >= 0; shift -= 8) h += static_cast<char>((uint64_t{payload_size} >> shift) & 0xFF);
+    }
+    return h;
+}
+
 std::string json_string(std::string_view text) {
     std::string out = "\"";
     for (const unsigned char c : text) {

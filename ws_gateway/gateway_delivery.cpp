@@ -172,13 +172,15 @@ std::vector<outgoing> gateway::impl::frame_events(const std::vector<consumers::e
     std::vector<outgoing> ready;
     ready.reserve(batch.size());
     for (const auto& e : batch) {
-        auto text = framing_messages->get_message(websocketpp::frame::opcode::text, 0);
-        text->get_raw_payload() =
+        // A server's text frame, unmasked and uncompressed, is the same bytes on every socket;
+        // its text was checked as UTF-8 when the record was parsed.
+        auto frame = framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+        frame->get_raw_payload() =
             encode_event_frame(e.envelope, consumers::format_cursor(e.topic, e.partition, e.offset, e.timestamp_ms));
-        auto framed = framing_messages->get_message();
-        if (framer.prepare_data_frame(text, framed)) continue;
+        frame->set_header(text_frame_header(frame->get_payload().size()));
+        frame->set_prepared(true);
         ready.push_back({e.envelope.user_id, e.envelope.thread_id, std::string(e.topic), e.partition, e.offset,
-                         event_type_index(e.envelope.type), e.timestamp_ms, std::move(framed)});
+                         event_type_index(e.envelope.type), e.timestamp_ms, std::move(frame)});
     }
     return ready;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <websocketpp/concurrency/none.hpp>
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 
@@ -52,8 +53,26 @@ struct socket_state {
     std::size_t held_bytes = 0;
 };
 
+// One io thread runs every socket: no locks and no strands inside websocketpp.
 struct ws_config : websocketpp::config::asio {
     typedef ws_config type;
+    typedef websocketpp::config::asio base;
+    typedef websocketpp::concurrency::none concurrency_type;
+    typedef websocketpp::log::basic<concurrency_type, websocketpp::log::elevel> elog_type;
+    typedef websocketpp::log::basic<concurrency_type, websocketpp::log::alevel> alog_type;
+    static const bool enable_multithreading = false;
+
+    struct transport_config : public base::transport_config {
+        typedef type::concurrency_type concurrency_type;
+        typedef type::alog_type alog_type;
+        typedef type::elog_type elog_type;
+        typedef type::request_type request_type;
+        typedef type::response_type response_type;
+        typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
+        static const bool enable_multithreading = false;
+    };
+    typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
+
     typedef socket_state connection_base;
     static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
     static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
@@ -109,11 +128,9 @@ struct gateway::impl {
     asio::steady_timer tick_timer{io};
     asio::steady_timer drain_timer{io};
 
-    // Reading-thread state for framing: no deflate, server side, so frames are identical.
-    ws_config::rng_type rng;
+    // Frames are built on the reading threads, outside any connection.
     std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
         std::make_shared<ws_config::con_msg_manager_type>();
-    websocketpp::processor::hybi13<ws_config> framer{false, true, framing_messages, rng};
 
     impl(gateway_config c, jwt_verifier v, gateway_hooks h)
         : config(std::move(c)), verifier(std::move(v)), hooks(std::move(h)), registry(config.max_sockets_per_user) {}

@@ -147,3 +147,14 @@ TEST_CASE("control frames parse") {
         CHECK(string_of(doc["payload"]["message"]) == message);
     }
 }
+
+TEST_CASE("text frame headers use the shortest length encoding, unmasked") {
+    using bridge::gateway::text_frame_header;
+    CHECK(text_frame_header(0) == std::string("\x81\x00", 2));
+    CHECK(text_frame_header(125) == std::string("\x81\x7d", 2));
+    CHECK(text_frame_header(126) == std::string("\x81\x7e\x00\x7e", 4));
+    CHECK(text_frame_header(200) == std::string("\x81\x7e\x00\xc8", 4));
+    CHECK(text_frame_header(65535) == std::string("\x81\x7e\xff\xff", 4));
+    CHECK(text_frame_header(65536) == std::string("\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10));
+    CHECK(text_frame_header(70000) == std::string("\x81\x7f\x00\x00\x00\x00\x00\x01\x11\x70", 10));
+}
