@@ -5,7 +5,7 @@ latency.svg. Standard library only.
   report.py machine            print the machine's specs as JSON
   report.py summary FILE       one line about one load generator output
   report.py report OUTDIR      write OUTDIR/results.{json,md} and OUTDIR/latency.svg
-  report.py check OUTDIR       exit 1 if any run lost an event or failed to open a socket
+  report.py check OUTDIR       exit 1 if a run of our bridge lost an event or failed to open a socket
 
 Raw files are named <scenario>--<ours|node>.json (see run.sh).
 """
@@ -409,14 +409,17 @@ def svg_plot(res):
 # ---------------------------------------------------------------- commands
 
 def failures(res):
-    bad = []
+    """What fails the smoke: our bridge losing events or sockets. The baseline's own losses
+    are a finding about the baseline, reported but not failing."""
+    bad, notes = [], []
     for name, raw in res["raw"].items():
         s = summarize(raw)
+        out = notes if "node" in name else bad
         if s["lost"]:
-            bad.append(f"{name}: {s['lost']} events lost")
+            out.append(f"{name}: {s['lost']} events lost")
         if s["sockets_failed"] or s["sockets_opened"] < s["sockets_requested"]:
-            bad.append(f"{name}: {s['sockets_opened']} of {s['sockets_requested']} sockets opened")
-    return bad
+            out.append(f"{name}: {s['sockets_opened']} of {s['sockets_requested']} sockets opened")
+    return bad, notes
 
 
 def main(argv):
@@ -444,7 +447,9 @@ def main(argv):
                 f.write(svg)
         print(md)
     elif cmd == "check":
-        bad = failures(build_results(argv[2]))
+        bad, notes = failures(build_results(argv[2]))
+        for n in notes:
+            print("baseline (not failing): " + n, file=sys.stderr)
         for b in bad:
             print("FAIL " + b, file=sys.stderr)
         if not bad:
