@@ -5,7 +5,9 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -31,9 +33,16 @@ floor_reader::floor_reader(const std::string& brokers, const std::string& topic,
     std::vector<RdKafka::TopicPartition*> parts;
     for (auto* tm : *md->topics())
         for (auto* pm : *tm->partitions()) {
+            // A topic created a moment ago may not have its leaders yet: ask again, briefly.
             int64_t low = 0, high = 0;
-            if (consumer_->query_watermark_offsets(topic, pm->id(), &low, &high, 10000) != RdKafka::ERR_NO_ERROR)
-                throw std::runtime_error("floor consumer: no watermarks for " + topic);
+            RdKafka::ErrorCode werr = RdKafka::ERR_NO_ERROR;
+            for (int attempt = 0; attempt < 50; ++attempt) {
+                werr = consumer_->query_watermark_offsets(topic, pm->id(), &low, &high, 10000);
+                if (werr == RdKafka::ERR_NO_ERROR) break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            }
+            if (werr != RdKafka::ERR_NO_ERROR)
+                throw std::runtime_error("floor consumer: no watermarks for " + topic + ": " + RdKafka::err2str(werr));
             parts.push_back(RdKafka::TopicPartition::create(topic, pm->id(), high));
         }
     auto rc = consumer_->assign(parts);
