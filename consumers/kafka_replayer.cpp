@@ -166,7 +166,7 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
         if (m->err() == RdKafka::ERR__PARTITION_EOF) {
             if (st) {
                 st->at_end = true;
-                st->last_read = m->offset() - 1;
+                st->last_read = std::max(st->last_read, m->offset() - 1);
             }
             continue;
         }

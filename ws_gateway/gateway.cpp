@@ -62,7 +62,10 @@ bool gateway::impl::on_validate(connection_hdl h) {
         con->set_status(websocketpp::http::status_code::not_found);
         return false;
     }
-    if (draining || registry.socket_count() + handshakes >= config.max_sockets) {
+    // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
+    // socket: it could not deliver, and a resume would splice onto a reader not yet there.
+    const bool reading = hooks.ready && hooks.ready();
+    if (draining || !reading || registry.socket_count() + handshakes >= config.max_sockets) {
         con->set_status(websocketpp::http::status_code::service_unavailable);
         return false;
     }

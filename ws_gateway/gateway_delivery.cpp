@@ -36,6 +36,7 @@ void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
                 hold_live(con, h, item, slow);
                 continue;
             }
+            if (!con->splice.empty() && replayed_already(*con, item)) continue;
             if (con->batch_seen != batch_seq) {
                 con->batch_seen = batch_seq;
                 con->buffered_at_batch = con->get_buffered_amount();
@@ -135,6 +136,7 @@ void gateway::impl::finish_replay(uint64_t id, const consumers::replay_result& r
     using consumers::replay_status;
     switch (result.status) {
         case replay_status::done:
+            con->splice = result.splice;
             send_control(con, "resumed", "{}");
             break;
         case replay_status::failed:
@@ -152,15 +154,23 @@ void gateway::impl::finish_replay(uint64_t id, const consumers::replay_result& r
     }
     // A held event at or below the offset the replay read in its partition was replayed.
     for (const auto& item : held) {
-        bool replayed = false;
-        for (const auto& sp : result.splice)
-            if (sp.partition == item.partition && sp.topic == item.topic && item.offset <= sp.last_offset)
-                replayed = true;
-        if (replayed || (!con->thread_filter.empty() && con->thread_filter != item.thread_id)) continue;
+        if (replayed_already(*con, item)) continue;
+        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
         if (con->send(item.frame)) continue;
         con->sent_event = true;
         ++metrics.delivered[item.type_index];
     }
+}
+
+bool gateway::impl::replayed_already(socket_state& socket, const outgoing& item) {
+    auto& points = socket.splice;
+    for (auto it = points.begin(); it != points.end(); ++it) {
+        if (it->partition != item.partition || it->topic != item.topic) continue;
+        if (item.offset <= it->last_offset) return true;
+        points.erase(it);
+        return false;
+    }
+    return false;
 }
 
 void gateway::impl::send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {

@@ -51,6 +51,9 @@ struct socket_state {
     bool sent_event = false;  // a resume message after an event came is refused
     std::vector<outgoing> held_live;
     std::size_t held_bytes = 0;
+    // After the replay: per partition, the last offset it read. The live reader may still be
+    // behind it; its records up to there were replayed and are dropped on this socket.
+    std::vector<consumers::splice_point> splice;
 };
 
 // One io thread runs every socket: no locks and no strands inside websocketpp.
@@ -176,6 +179,10 @@ struct gateway::impl {
     void wait_for_drain(uint64_t id);
 
     void release_replay_batch(uint64_t id);
+
+    // True if the replay already sent this live event on the socket. Forgets a partition's
+    // splice point once the live reader has passed it.
+    static bool replayed_already(socket_state& socket, const outgoing& item);
 
     // On the io thread: the replay ended; splice the held live events and go live.
     void finish_replay(uint64_t id, const consumers::replay_result& result);
