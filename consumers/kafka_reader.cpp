@@ -19,6 +19,7 @@ constexpr int metadata_timeout_ms = 2000;
 constexpr std::size_t max_batch_events = 1024;
 constexpr std::size_t max_batch_records = 4096;
 constexpr std::size_t max_batch_bytes = 1 << 20;  // a batch may overfill a socket's buffer by this much
+constexpr auto max_batch_age = std::chrono::milliseconds(1);
 constexpr std::size_t reason_count = 6;
 
 struct partition_lag {
@@ -239,10 +240,15 @@ void kafka_reader::run() {
                      std::memory_order_relaxed);
 
         // Wait for one record, then drain what is already fetched into one batch.
+        // A batch is handed over once nothing more is fetched, once it is full, or once its
+        // first record has waited max_batch_age: under steady load the queue never empties.
         int timeout_ms = 100;
         std::size_t batch_bytes = 0;
-        while (batch.size() < max_batch_events && held.size() < max_batch_records && batch_bytes < max_batch_bytes) {
+        clock_type::time_point deadline = clock_type::time_point::max();
+        while (batch.size() < max_batch_events && held.size() < max_batch_records && batch_bytes < max_batch_bytes &&
+               clock_type::now() < deadline) {
             std::unique_ptr<RdKafka::Message> m(s.consumer->consume(timeout_ms));
+            if (timeout_ms) deadline = clock_type::now() + max_batch_age;
             timeout_ms = 0;
             if (!m || m->err() == RdKafka::ERR__TIMED_OUT) break;
             if (m->err() != RdKafka::ERR_NO_ERROR) {
