@@ -201,7 +201,7 @@ void gateway::impl::on_message(connection_hdl h, server_type::message_ptr m) {
                 "error", "{\"code\":\"bad_request\",\"message\":" + json_string(request.error) + "}");
             break;
     }
-    if (con->get_buffered_amount() + reply.size() > config.send_buffer_bytes)
+    if (con->get_buffered_amount() + reply.size() > slow_hard_factor * config.send_buffer_bytes)
         return close_socket(h, close_slow_reader, "send buffer full", disconnect_reason::slow_reader);
     con->send(reply, websocketpp::frame::opcode::text);
 }

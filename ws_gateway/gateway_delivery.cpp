@@ -17,9 +17,20 @@ void gateway::impl::start_replay(const connection_ptr& con, connection_hdl h) {
         finish_replay(con->id, {consumers::replay_status::unavailable, "no replay source", {}});
 }
 
+// Bytes the io thread queued a moment ago may be unsent only because their write has not
+// been run yet; a socket whose client does not read stays past the limit, or grows past
+// the hard cap.
+bool gateway::impl::falling_behind(socket_state& socket, std::size_t buffered, int64_t now) const {
+    if (buffered <= config.send_buffer_bytes) {
+        socket.over_limit_since_ms = 0;
+        return false;
+    }
+    if (buffered > slow_hard_factor * config.send_buffer_bytes) return true;
+    if (socket.over_limit_since_ms == 0) socket.over_limit_since_ms = now;
+    return now - socket.over_limit_since_ms >= slow_grace_ms;
+}
+
 // On the io thread: send each event to its user's sockets, oldest socket first.
-// A socket is slow when what earlier batches queued on it is still unsent past the limit;
-// within one batch it may exceed the limit by at most that batch (bounded by the reader).
 void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
     const int64_t now = now_ms();
     ++batch_seq;
@@ -41,7 +52,7 @@ void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
                 con->batch_seen = batch_seq;
                 con->buffered_at_batch = con->get_buffered_amount();
             }
-            if (con->buffered_at_batch > config.send_buffer_bytes) {
+            if (falling_behind(*con, con->buffered_at_batch, now)) {
                 con->closing = true;  // skip it for the rest of the batch; closed below
                 slow.push_back(h);
                 continue;

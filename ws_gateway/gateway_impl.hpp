@@ -27,7 +27,11 @@ inline constexpr uint16_t close_replaced = 4001;
 inline constexpr uint16_t close_slow_reader = 4002;
 inline constexpr uint16_t close_pong_timeout = 4003;
 inline constexpr uint16_t close_token_expired = 4004;
-inline constexpr uint16_t close_try_again = 1013;  // a replay could not run now: reconnect with the same cursor
+inline constexpr uint16_t close_try_again = 1013;
+
+// Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
+inline constexpr int64_t slow_grace_ms = 500;
+inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
 
 struct outgoing;
 
@@ -41,8 +45,9 @@ struct socket_state {
     bool opened = false;
     bool registered = false;
     bool closing = false;
-    uint64_t batch_seen = 0;           // last batch that measured this socket's send buffer
+    uint64_t batch_seen = 0;            // last batch that measured this socket's send buffer
     std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
+    int64_t over_limit_since_ms = 0;    // when its unsent bytes went past the limit; 0: they are not
     disconnect_reason reason = disconnect_reason::client;
     // Replay (resume or late join): asked for, running, and the live events held meanwhile.
     consumers::replay_request replay;
@@ -162,9 +167,12 @@ struct gateway::impl {
     void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason);
 
     // On the io thread: send each event to its user's sockets, oldest socket first.
-    // A socket is slow when what earlier batches queued on it is still unsent past the limit;
-    // within one batch it may exceed the limit by at most that batch (bounded by the reader).
     void send_batch(const std::vector<outgoing>& batch);
+
+    // A reader is slow when its unsent bytes stay past the limit for slow_grace_ms, or reach
+    // slow_hard_factor times the limit. Measured when a batch begins: within one batch a
+    // socket may grow by at most that batch (bounded by the reader).
+    bool falling_behind(socket_state& socket, std::size_t buffered, int64_t now) const;
 
     // Live events for a socket still catching up wait, bounded by its send buffer size.
     void hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow);
