@@ -12,8 +12,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bench="$root/bench"
-kafka_port="${BENCH_KAFKA_PORT:-49092}"
-http_base="${BENCH_HTTP_PORT:-48000}"
+kafka_port="${BENCH_KAFKA_PORT:-26092}"  # below the ephemeral range (32768+)
+http_base="${BENCH_HTTP_PORT:-26200}"
 secret="bench-jwt-secret-not-for-production-0123456789"
 bridge_bin="$root/build/bridge/bridge"
 loadgen_bin="$root/build/bench/bench_loadgen"
