@@ -1,10 +1,10 @@
 #include "bridge/log.hpp"
 
-#include <cstdio>
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include "ws_gateway/frame.hpp"
 
 namespace bridge {
 
@@ -14,21 +14,8 @@ namespace {
 class json_message_flag : public spdlog::custom_flag_formatter {
 public:
     void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-        dest.push_back('"');
-        for (const char ch : msg.payload) {
-            const auto c = static_cast<unsigned char>(ch);
-            if (c == '"' || c == '\\') {
-                dest.push_back('\\');
-                dest.push_back(ch);
-            } else if (c < 0x20) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                dest.append(buf, buf + 6);
-            } else {
-                dest.push_back(ch);
-            }
-        }
-        dest.push_back('"');
+        const std::string quoted = gateway::json_string(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(quoted.data(), quoted.data() + quoted.size());
     }
     std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<json_message_flag>(); }
 };

@@ -11,7 +11,6 @@ namespace bridge::consumers {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr std::size_t reason_count = 6;
 constexpr int flush_timeout_ms = 30000;
 
 // Counts failed copies; librdkafka retries each one until its message timeout first.
@@ -38,7 +37,7 @@ struct dlq_writer::impl : public RdKafka::RebalanceCb {
     std::unique_ptr<RdKafka::Producer> producer;
     schemas::envelope_validator validator;
     rate_limited_log log;
-    std::array<std::atomic<uint64_t>, reason_count> copied{};
+    reason_counters copied{};
     std::atomic<int64_t> partitions{0};
 
     explicit impl(dlq_config c) : config(std::move(c)), validator(config.max_record_bytes) {
@@ -142,12 +141,8 @@ void dlq_writer::run() {
 }
 
 std::string dlq_writer::metrics_text() const {
-    std::string out = "# HELP bridge_dlq_records_total Rejected records copied to the dead-letter topic, by reason.\n"
-                      "# TYPE bridge_dlq_records_total counter\n";
-    for (std::size_t i = 1; i < reason_count; ++i)
-        out += "bridge_dlq_records_total{reason=\"" +
-               std::string(schemas::to_string(static_cast<schemas::reject_reason>(i))) + "\"} " +
-               std::to_string(impl_->copied[i].load()) + "\n";
+    std::string out = reason_counters_text("bridge_dlq_records_total",
+                                           "Rejected records copied to the dead-letter topic, by reason.", impl_->copied);
     out += "# HELP bridge_dlq_errors_total Dead-letter copies that failed.\n# TYPE bridge_dlq_errors_total counter\n";
     out += "bridge_dlq_errors_total " + std::to_string(impl_->reports.failed.load()) + "\n";
     out += "# HELP bridge_dlq_partitions Partitions this worker validates for the dead-letter topic.\n"

@@ -45,6 +45,16 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& broke
     return consumer;
 }
 
+std::string reason_counters_text(std::string_view name, std::string_view help, const reason_counters& counts) {
+    std::string out;
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" counter\n");
+    for (std::size_t i = 1; i < counts.size(); ++i)
+        out.append(name).append("{reason=\"").append(schemas::to_string(static_cast<schemas::reject_reason>(i)))
+            .append("\"} ").append(std::to_string(counts[i].load())).append("\n");
+    return out;
+}
+
 std::unique_ptr<RdKafka::Producer> create_producer(const std::string& brokers,
                                                    const std::map<std::string, std::string>& extra,
                                                    RdKafka::DeliveryReportCb* reports) {

@@ -1,13 +1,17 @@
 #pragma once
 // What the reader and the replayer share: consumer creation, librdkafka's events, logging.
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
+
+#include "schemas/envelope.hpp"
 
 namespace bridge::consumers {
 
@@ -54,6 +58,12 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& broke
                                                         const std::map<std::string, std::string>& extra,
                                                         kafka_events& events,
                                                         RdKafka::RebalanceCb* rebalance = nullptr);
+
+// Counters of records by reject reason.
+using reason_counters = std::array<std::atomic<uint64_t>, schemas::reject_reason_count>;
+
+// Prometheus text for one counter labelled by reason (every reason but none).
+std::string reason_counters_text(std::string_view name, std::string_view help, const reason_counters& counts);
 
 // An idempotent producer keyed like Java's clients (murmur2), so a user's records stay in
 // one partition whatever language wrote them. Throws std::invalid_argument on bad config.

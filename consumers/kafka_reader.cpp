@@ -20,7 +20,6 @@ constexpr std::size_t max_batch_events = 1024;
 constexpr std::size_t max_batch_records = 4096;
 constexpr std::size_t max_batch_bytes = 1 << 20;  // a batch may overfill a socket's buffer by this much
 constexpr auto max_batch_age = std::chrono::milliseconds(1);
-constexpr std::size_t reason_count = 6;
 
 struct partition_lag {
     std::string topic;
@@ -49,7 +48,7 @@ struct kafka_reader::impl {
     // Counters read by the metrics thread.
     std::atomic<uint64_t> records_read{0};
     std::atomic<uint64_t> records_skipped{0};
-    std::array<std::atomic<uint64_t>, reason_count> rejected{};
+    reason_counters rejected{};
     mutable std::mutex lag_mutex;
     std::vector<partition_lag> lag;
 
@@ -274,12 +273,7 @@ std::string kafka_reader::metrics_text() const {
     out += "# HELP bridge_records_skipped_total Records for users with no socket on this worker.\n"
            "# TYPE bridge_records_skipped_total counter\n";
     out += "bridge_records_skipped_total " + std::to_string(s.records_skipped.load()) + "\n";
-    out += "# HELP bridge_records_rejected_total Records not delivered, by reason.\n"
-           "# TYPE bridge_records_rejected_total counter\n";
-    for (std::size_t i = 1; i < reason_count; ++i)
-        out += "bridge_records_rejected_total{reason=\"" +
-               std::string(schemas::to_string(static_cast<schemas::reject_reason>(i))) + "\"} " +
-               std::to_string(s.rejected[i].load()) + "\n";
+    out += reason_counters_text("bridge_records_rejected_total", "Records not delivered, by reason.", s.rejected);
     out += "# HELP bridge_kafka_ready 1 when Kafka answers and partitions are assigned.\n"
            "# TYPE bridge_kafka_ready gauge\n";
     out += std::string("bridge_kafka_ready ") + (ready() ? "1" : "0") + "\n";

@@ -25,6 +25,7 @@ struct partition_state {
     int64_t last_read = -1;
     bool at_end = false;
     bool verify_cursor = false;  // the first record must be the cursor's own
+    int64_t cursor_timestamp_ms = 0;
 };
 
 replay_result ended(replay_status status, std::string reason = {}) {
@@ -101,7 +102,7 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
                 return ended(replay_status::unavailable, "watermarks");
             if (from->offset < low) return ended(replay_status::failed, "expired");
             if (from->offset >= high) return ended(replay_status::failed, "unknown_cursor");
-            parts.push_back({topic, from->partition, from->offset, from->offset - 1, false, true});
+            parts.push_back({topic, from->partition, from->offset, from->offset - 1, false, true, from->timestamp_ms});
             wanted.erase(from->partition);
         }
         for (int32_t p : wanted) by_time.push_back(RdKafka::TopicPartition::create(topic, p, from_time));
@@ -118,7 +119,7 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
         } else if (err != RdKafka::ERR_NO_ERROR || tp->err() != RdKafka::ERR_NO_ERROR) {
             result = ended(replay_status::unavailable, "offsets_for_times");
         }
-        parts.push_back({tp->topic(), tp->partition(), offset, offset - 1, false, false});
+        parts.push_back({tp->topic(), tp->partition(), offset, offset - 1, false, false, 0});
     }
     RdKafka::TopicPartition::destroy(by_time);
     return result;
@@ -145,9 +146,11 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
         held_bytes = 0;
         return more;
     };
-    auto state_of = [&](const RdKafka::Message& m) -> partition_state* {
+    auto state_of = [&](RdKafka::Message& m) -> partition_state* {
+        if (!m.c_ptr()->rkt) return nullptr;  // an error of no partition's
+        const char* topic = rd_kafka_topic_name(m.c_ptr()->rkt);
         for (auto& p : parts)
-            if (p.partition == m.partition() && p.topic == m.topic_name()) return &p;
+            if (p.partition == m.partition() && p.topic == topic) return &p;
         return nullptr;
     };
     const auto deadline = clock_type::now() + std::chrono::milliseconds(config.timeout_ms);
@@ -182,7 +185,7 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
             // truncated (expired) or the topic recreated (unknown_cursor).
             st->verify_cursor = false;
             if (m->offset() != st->start) return ended(replay_status::failed, "expired");
-            if (!key || *key != job.user_id || m->timestamp().timestamp != parse_cursor(job.cursor)->timestamp_ms)
+            if (!key || *key != job.user_id || m->timestamp().timestamp != st->cursor_timestamp_ms)
                 return ended(replay_status::failed, "unknown_cursor");
             continue;
         }

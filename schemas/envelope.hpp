@@ -9,6 +9,9 @@ namespace bridge::schemas {
 // Why a record is not delivered; `none` means it is valid.
 enum class reject_reason { none, too_large, missing_key, not_json, schema, key_mismatch };
 
+// reject_reason's values, none included.
+constexpr std::size_t reject_reason_count = static_cast<std::size_t>(reject_reason::key_mismatch) + 1;
+
 // Stable lower-case name used as a metrics label and in logs.
 std::string_view to_string(reject_reason r);
 
