@@ -94,13 +94,9 @@ class ResumingClient:
             pass
 
 
-async def run_until(clients, done, timeout, stop=None):
-    """Runs the clients until done() is true or the timeout passes; returns done()."""
-    stop = stop or asyncio.Event()
-    tasks = [asyncio.ensure_future(c.run(stop)) for c in clients]
+async def wait_until(condition, timeout, interval=0.1):
+    """Polls condition() until it holds or `timeout` seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
-        await asyncio.sleep(0.1)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return done()
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+    return condition()

@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import BROKERS, ROOT, envelope
-from resume_client import ResumingClient, run_until
+from resume_client import ResumingClient, wait_until
 
 KAFKA_SCRIPT = os.path.join(ROOT, "scripts", "kafka.sh")
 
@@ -53,10 +53,7 @@ def test_worker_killed_mid_stream_loses_nothing(kafka, bridge_factory):
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(c.run(stop)) for c in clients]
         # Everyone connected and caught up before production starts.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(c.control for c in clients):
-            await asyncio.sleep(0.05)
-        assert all(c.control for c in clients), "clients did not connect"
+        assert await wait_until(lambda: all(c.control for c in clients), 30, 0.05), "clients did not connect"
         started = threading.Event()
         producer = threading.Thread(target=produce_steadily, args=(BROKERS, topic, users, per_user, rate, started))
         producer.start()
@@ -66,9 +63,7 @@ def test_worker_killed_mid_stream_loses_nothing(kafka, bridge_factory):
         b1.proc.kill()  # SIGKILL: no drain, no close frames
         on_b1 = [c for c in clients if c.urls[0] == b1.url]
         await asyncio.to_thread(producer.join)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not complete(clients, per_user):
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: complete(clients, per_user), 60)
         stop.set()
         await asyncio.gather(*tasks)
         # Settled: every client of the dead worker resumed on the survivor.
@@ -114,29 +109,20 @@ def test_broker_restart_mid_stream(bridge_factory, tmp_path):
         async def run():
             stop = asyncio.Event()
             tasks = [asyncio.ensure_future(c.run(stop)) for c in clients]
-            while not all(c.control for c in clients):
-                await asyncio.sleep(0.05)
+            await wait_until(lambda: all(c.control for c in clients), 30, 0.05)
             producer = threading.Thread(target=produce_steadily, args=(brokers, "restart-events", users, per_user, 40))
             producer.start()
             await asyncio.sleep(1.0)
             await asyncio.to_thread(subprocess.run, [KAFKA_SCRIPT, "stop", "--port", str(port), "--dir", kdir], check=True)
             # Down: not ready, sockets kept.
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and bridge.http("/readyz")[0] != 503:
-                await asyncio.sleep(0.2)
-            report["not_ready_while_down"] = bridge.http("/readyz")[0] == 503
+            report["not_ready_while_down"] = await wait_until(lambda: bridge.http("/readyz")[0] == 503, 20, 0.2)
             report["sockets_while_down"] = bridge.metric("bridge_sockets_open")
             await asyncio.sleep(2)
             await asyncio.to_thread(subprocess.run, [KAFKA_SCRIPT, "start", "--port", str(port), "--dir", kdir, "--keep"],
                                     check=True)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and bridge.http("/readyz")[0] != 200:
-                await asyncio.sleep(0.2)
-            report["ready_again"] = bridge.http("/readyz")[0] == 200
+            report["ready_again"] = await wait_until(lambda: bridge.http("/readyz")[0] == 200, 60, 0.2)
             await asyncio.to_thread(producer.join)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not complete(clients, per_user):
-                await asyncio.sleep(0.1)
+            await wait_until(lambda: complete(clients, per_user), 60)
             stop.set()
             await asyncio.gather(*tasks)
 

@@ -3,20 +3,16 @@ mixed partitioners, slow readers, worker crashes and broker restarts. Real broke
 bridge processes, real sockets."""
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import threading
 import time
 
-import pytest
 from confluent_kafka import Producer
 from confluent_kafka import TopicPartition
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import BROKERS, ROOT, Bridge, envelope, make_token, open_socket, receive_events, receive_nothing
-from resume_client import ResumingClient, run_until
+from conftest import BROKERS, envelope, make_token, open_socket, receive_events, receive_nothing
+from resume_client import ResumingClient, wait_until
 
 
 def seq_event(user, seq, **kw):
@@ -129,9 +125,7 @@ def test_no_gap_no_duplicate_when_resuming_under_load(kafka, bridge_factory):
             await asyncio.sleep(0.4)
             await client.ws.close()
         await asyncio.to_thread(producer.join)
-        deadline = time.monotonic() + 30
-        while len(client.events) < total and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await wait_until(lambda: len(client.events) >= total, 30)
         stop.set()
         await task
         return client
@@ -357,7 +351,7 @@ def test_slow_client_bounded_memory_closed_with_resume_code_and_complete_after_r
     count, blob = 2000, "z" * 4000
 
     # The slow client: a raw socket that never reads, so it really falls behind.
-    from test_delivery import raw_upgrade, close_code
+    from test_delivery import raw_upgrade
     async def run_raw():
         fast = await open_socket(bridge, "kit-fast")
         slow = raw_upgrade(bridge.port, make_token("kit"))

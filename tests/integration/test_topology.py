@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, SECRET, Kafka, envelope, open_socket, receive_events, receive_nothing
-from resume_client import ResumingClient
+from resume_client import ResumingClient, wait_until
 
 TOPOLOGY = os.path.join(ROOT, "scripts", "topology.sh")
 TOPIC = "agent-events"
@@ -240,10 +240,7 @@ def test_rolling_restart_through_the_balancer_loses_nothing(topology):
         producer = threading.Thread(target=produce_steadily)
         try:
             # Every client connected (its since= replay answered) before production starts.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not all(c.control for c in clients):
-                await asyncio.sleep(0.05)
-            assert all(c.control for c in clients), "clients did not connect"
+            assert await wait_until(lambda: all(c.control for c in clients), 30, 0.05), "clients did not connect"
             producer.start()
             await asyncio.to_thread(producing.wait)
             await asyncio.sleep(1.0)
@@ -260,10 +257,7 @@ def test_rolling_restart_through_the_balancer_loses_nothing(topology):
                 await asyncio.to_thread(producer.join)
         try:
             # Everything produced reaches every client.
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not all(
-                    set(c.seqs()) >= set(range(sent[c.user])) for c in clients):
-                await asyncio.sleep(0.1)
+            await wait_until(lambda: all(set(c.seqs()) >= set(range(sent[c.user])) for c in clients), 60)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
