@@ -99,7 +99,8 @@ launch() {
   local kind="$1" port="$2" name="$3"
   if [[ "$kind" == ours ]]; then
     BRIDGE_JWT_SECRET="$secret" "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
-      --listen "127.0.0.1:$port" --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 \
+      --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
+      --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 --max-connections-per-address 10000000 \
       --send-buffer-bytes 4194304 --log-level warn >"$raw/$name.log" 2>&1 &
   else
     PORT="$port" HOST=127.0.0.1 KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic" \
@@ -185,7 +186,7 @@ side_by_side() {
     fi
     load "$name--$kind" "$pids" "$ports" "$@"
     if [[ "$kind" == ours ]]; then
-      for p in $ports; do curl -fs "http://127.0.0.1:$p/metrics" >"$raw/$name--ours-$p.metrics" || true; done
+      for p in $ports; do curl -fs "http://127.0.0.1:$((p + 1000))/metrics" >"$raw/$name--ours-$p.metrics" || true; done
     fi
     # shellcheck disable=SC2086
     ((smoke)) || stop_workers $pids
@@ -236,7 +237,8 @@ scenario_profile() {
   log "profile: our bridge under callgrind, throughput load (1000 sockets over 100 users), ${BENCH_DURATION_S:-10} s"
   BRIDGE_JWT_SECRET="$secret" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg" \
     "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$port" \
-    --max-sockets-per-user 1000 --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 &
+    --admin-listen "127.0.0.1:$((port + 1000))" --max-connections-per-address 10000000 --max-sockets-per-user 1000 \
+    --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 &
   bridge_pid=$!
   started_pids+=("$bridge_pid")
   wait_ready "$port" "$bridge_pid" || die "the bridge under valgrind did not become ready"

@@ -28,7 +28,7 @@ std::vector<std::string> split(const std::string& text, char sep) {
 }
 
 // "host:port" or ":port" or "port".
-void parse_listen(const std::string& listen, gateway::gateway_config& g) {
+void parse_listen(const std::string& listen, std::string& host_out, uint16_t& port_out, const char* flag) {
     const auto colon = listen.rfind(':');
     const std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
     const std::string port = colon == std::string::npos ? listen : listen.substr(colon + 1);
@@ -39,9 +39,9 @@ void parse_listen(const std::string& listen, gateway::gateway_config& g) {
         if (used != port.size()) value = -1;
     } catch (const std::exception&) {
     }
-    if (value < 0 || value > 65535) throw CLI::ValidationError("--listen", "expected host:port, got " + listen);
-    g.listen_host = host.empty() ? "0.0.0.0" : host;
-    g.port = static_cast<uint16_t>(value);
+    if (value < 0 || value > 65535) throw CLI::ValidationError(flag, "expected host:port, got " + listen);
+    host_out = host.empty() ? "0.0.0.0" : host;
+    port_out = static_cast<uint16_t>(value);
 }
 
 }  // namespace
@@ -56,6 +56,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     auto& j = out.jwt;
     std::string topics = "agent-events";
     std::string listen = "0.0.0.0:8080";
+    std::string admin_listen = "127.0.0.1:9091";
     std::string secret_file, public_key_file;
     std::vector<std::string> kafka_properties;
     r.brokers = "127.0.0.1:9092";
@@ -68,9 +69,32 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         ->envname("BRIDGE_KAFKA_PROPERTY")->delimiter(',');
     app.add_option("--max-record-bytes", r.max_record_bytes, "Larger records are rejected (too_large)")
         ->envname("BRIDGE_MAX_RECORD_BYTES")->check(CLI::Range(std::size_t{64}, std::size_t{64} << 20));
+    app.add_option("--max-depth", r.max_depth, "Records nesting arrays or objects deeper are rejected (too_deep)")
+        ->envname("BRIDGE_MAX_DEPTH")->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
+    app.add_option("--reader-stall-ms", r.stall_ms,
+                   "If the Kafka reader makes no progress this long while records wait, /readyz fails")
+        ->envname("BRIDGE_READER_STALL_MS")->check(CLI::Range(1000, 3600000));
     app.add_option("--metadata-refresh-ms", r.metadata_refresh_ms, "How often new partitions and lag are checked")
         ->envname("BRIDGE_METADATA_REFRESH_MS")->check(CLI::Range(100, 3600000));
-    app.add_option("--listen", listen, "Address and port for WebSockets and HTTP")->envname("BRIDGE_LISTEN");
+    app.add_option("--listen", listen, "Address and port for WebSockets, /healthz and /readyz")->envname("BRIDGE_LISTEN");
+    app.add_option("--admin-listen", admin_listen,
+                   "Address and port for /metrics, /healthz and /readyz (\"\" for none); keep it private")
+        ->envname("BRIDGE_ADMIN_LISTEN");
+    app.add_option("--allowed-origins", g.allowed_origins,
+                   "Origins whose pages may open sockets: https://app.example.com or *.example.com, comma-separated "
+                   "(unset: any; requests without Origin are not affected)")
+        ->envname("BRIDGE_ALLOWED_ORIGINS")->delimiter(',');
+    app.add_option("--trusted-proxies", g.trusted_proxies,
+                   "Addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, comma-separated")
+        ->envname("BRIDGE_TRUSTED_PROXIES")->delimiter(',');
+    app.add_option("--max-connections-per-address", g.max_connections_per_address,
+                   "Concurrent connections and handshakes one client address may hold; past it: closed, or HTTP 429")
+        ->envname("BRIDGE_MAX_CONNECTIONS_PER_ADDRESS")->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+    app.add_option("--client-messages-per-second", g.client_messages_per_second,
+                   "Client messages (and pings) a socket may send per second on average; past the burst: close 1008")
+        ->envname("BRIDGE_CLIENT_MESSAGES_PER_SECOND")->check(CLI::Range(0.1, 100000.0));
+    app.add_option("--client-message-burst", g.client_message_burst, "Client messages a socket may send at once")
+        ->envname("BRIDGE_CLIENT_MESSAGE_BURST")->check(CLI::Range(1.0, 100000.0));
     app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")
         ->envname("BRIDGE_JWT_ALG")->check(CLI::IsMember({"HS256", "RS256"}));
     app.add_option("--jwt-secret", j.secret, "HS256 shared secret (prefer the environment or a file)")
@@ -141,11 +165,14 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
                 throw CLI::ValidationError("--kafka-property", "expected key=value, got " + kv);
             r.kafka[kv.substr(0, eq)] = kv.substr(eq + 1);
         }
-        parse_listen(listen, g);
+        parse_listen(listen, g.listen_host, g.port, "--listen");
+        g.admin_host.clear();
+        if (!admin_listen.empty()) parse_listen(admin_listen, g.admin_host, g.admin_port, "--admin-listen");
         rp.brokers = r.brokers;
         rp.topics = r.topics;
         rp.kafka = r.kafka;
         rp.max_record_bytes = r.max_record_bytes;
+        rp.max_depth = r.max_depth;
         if (!secret_file.empty()) j.secret = read_file(secret_file, "--jwt-secret-file");
         while (!j.secret.empty() && (j.secret.back() == '\n' || j.secret.back() == '\r')) j.secret.pop_back();
         if (!public_key_file.empty()) j.public_key_pem = read_file(public_key_file, "--jwt-public-key-file");
@@ -153,6 +180,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         out.dlq.topics = r.topics;
         out.dlq.kafka = r.kafka;
         out.dlq.max_record_bytes = r.max_record_bytes;
+        out.dlq.max_depth = r.max_depth;
         if (out.run == bridge_config::command::produce) {
             if (p.topic.empty()) p.topic = r.topics.front();
             if (p.envelope.empty() && (p.user.empty() || p.type.empty() || p.run_id.empty() || p.thread_id.empty()))

@@ -1,6 +1,8 @@
 // bridge: one stateless worker. Reads every partition of the agent-event topics and
 // pushes each event to the WebSockets of its user held by this worker.
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <pthread.h>
@@ -50,6 +52,9 @@ int serve(const bridge::bridge_config& config) {
     replayer->start();
     if (dlq) dlq->start();
     spdlog::info("listening on {}:{} for topics of {}", config.gateway.listen_host, gw.port(), config.reader.brokers);
+    if (gw.admin_port()) spdlog::info("admin listening on {}:{} (/metrics)", config.gateway.admin_host, gw.admin_port());
+    if (config.gateway.allowed_origins.empty())
+        spdlog::warn("--allowed-origins is not set: pages of any origin may open sockets with a token");
 
     const sigset_t signals = stop_signals();
     std::thread waiter([&gw, signals] {
@@ -61,6 +66,15 @@ int serve(const bridge::bridge_config& config) {
     waiter.detach();
 
     gw.run();
+    // The sockets are drained. Stopping the Kafka side should take a moment; if a thread is
+    // stuck (a broker that does not answer), the drain deadline still holds.
+    std::thread deadline([timeout_ms = config.gateway.drain_timeout_ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms + 2000));
+        spdlog::error("stopping the Kafka side took over {} ms: exiting now", timeout_ms + 2000);
+        spdlog::default_logger()->flush();
+        std::_Exit(0);
+    });
+    deadline.detach();
     if (dlq) dlq->stop();
     replayer->stop();
     reader->stop();

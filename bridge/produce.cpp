@@ -72,7 +72,7 @@ int run_produce(const bridge_config& config) {
     const std::string key = p.user.empty() ? user_of(value) : p.user;
 
     // The same check a worker makes: what fails here would never reach a browser.
-    schemas::envelope_validator validator(config.reader.max_record_bytes);
+    schemas::envelope_validator validator(config.reader.max_record_bytes, config.reader.max_depth);
     schemas::envelope e;
     std::string detail;
     const auto reason = validator.validate(key.empty() ? nullptr : &key, value, e, &detail);

@@ -40,7 +40,7 @@ struct dlq_writer::impl : public RdKafka::RebalanceCb {
     reason_counters copied{};
     std::atomic<int64_t> partitions{0};
 
-    explicit impl(dlq_config c) : config(std::move(c)), validator(config.max_record_bytes) {
+    explicit impl(dlq_config c) : config(std::move(c)), validator(config.max_record_bytes, config.max_depth) {
         consumer = create_consumer(config.brokers,
                                    {{"group.id", config.group},
                                     {"client.id", "agent-event-bridge-dlq"},

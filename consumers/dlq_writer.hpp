@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "schemas/envelope.hpp"
+
 namespace bridge::consumers {
 
 struct dlq_config {
@@ -14,6 +16,7 @@ struct dlq_config {
     std::vector<std::string> topics;
     std::map<std::string, std::string> kafka;
     std::size_t max_record_bytes = 1 << 20;
+    std::size_t max_depth = schemas::default_max_depth;  // deeper records are too_deep
     std::string group = "agent-event-bridge-dlq";
     std::string start = "latest";  // where a new group starts: latest or earliest
 };

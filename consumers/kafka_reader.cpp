@@ -52,7 +52,7 @@ struct kafka_reader::impl {
     mutable std::mutex lag_mutex;
     std::vector<partition_lag> lag;
 
-    impl(reader_config c, event_sink& s) : config(std::move(c)), sink(s), validator(config.max_record_bytes) {}
+    impl(reader_config c, event_sink& s) : config(std::move(c)), sink(s), validator(config.max_record_bytes, config.max_depth) {}
 
     void create_consumer() {
         std::string err;
@@ -221,6 +221,27 @@ void kafka_reader::stop() {
     }
 }
 
+namespace {
+
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+bool kafka_reader::stalled() const {
+    const int64_t at = loop_at_ms_.load(std::memory_order_relaxed);
+    if (at == 0) return false;
+    const int64_t age = steady_ms() - at;
+    // Waiting for records returns within 100 ms; a metadata refresh within a few seconds.
+    const bool stuck = age > impl_->config.stall_ms && (busy_.load(std::memory_order_relaxed) || age > 2 * impl_->config.stall_ms);
+    if (stuck && !stall_logged_.exchange(true))
+        spdlog::error("reader stalled: no progress for {} ms; not ready until it moves", age);
+    if (!stuck && stall_logged_.load(std::memory_order_relaxed) && stall_logged_.exchange(false))
+        spdlog::info("reader moving again");
+    return stuck;
+}
+
 void kafka_reader::run() {
     auto& s = *impl_;
     const auto refresh_every = std::chrono::milliseconds(s.config.metadata_refresh_ms);
@@ -228,6 +249,8 @@ void kafka_reader::run() {
     std::vector<std::unique_ptr<RdKafka::Message>> held;  // keeps the batch's bytes alive
     std::vector<event> batch;
     while (running_.load(std::memory_order_relaxed)) {
+        loop_at_ms_.store(steady_ms(), std::memory_order_relaxed);
+        busy_.store(false, std::memory_order_relaxed);
         // Partitions, readiness and lag on a timer.
         if (clock_type::now() >= next_refresh) {
             s.refresh_assignment();
@@ -255,6 +278,7 @@ void kafka_reader::run() {
                     s.reject_log.warn(10, "kafka consume: {}", m->errstr());
                 continue;
             }
+            busy_.store(true, std::memory_order_relaxed);
             if (!s.take(*m, batch)) continue;
             batch_bytes += m->len();
             held.push_back(std::move(m));
@@ -277,6 +301,9 @@ std::string kafka_reader::metrics_text() const {
     out += "# HELP bridge_kafka_ready 1 when Kafka answers and partitions are assigned.\n"
            "# TYPE bridge_kafka_ready gauge\n";
     out += std::string("bridge_kafka_ready ") + (ready() ? "1" : "0") + "\n";
+    out += "# HELP bridge_reader_stalled 1 when the reader has made no progress for --reader-stall-ms while records wait.\n"
+           "# TYPE bridge_reader_stalled gauge\n";
+    out += std::string("bridge_reader_stalled ") + (stalled() ? "1" : "0") + "\n";
     out += "# HELP bridge_consumer_lag Records between the broker's head and this worker's position.\n"
            "# TYPE bridge_consumer_lag gauge\n";
     std::lock_guard<std::mutex> lock(s.lag_mutex);

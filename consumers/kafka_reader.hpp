@@ -15,7 +15,9 @@ struct reader_config {
     std::string brokers;
     std::vector<std::string> topics;
     std::size_t max_record_bytes = 1 << 20;
+    std::size_t max_depth = schemas::default_max_depth;  // deeper records are too_deep
     int metadata_refresh_ms = 5000;           // how often new partitions and lag are checked
+    int stall_ms = 10000;                     // no progress this long while records wait: not ready
     std::map<std::string, std::string> kafka;  // extra librdkafka properties (security etc.)
 };
 
@@ -31,8 +33,13 @@ public:
     void start();
     void stop();
 
-    // Kafka answered recently and every topic has partitions assigned. Thread-safe.
-    bool ready() const { return ready_.load(std::memory_order_relaxed); }
+    // Kafka answered recently, every topic has partitions assigned, and the reading loop is
+    // not stuck. Thread-safe.
+    bool ready() const { return ready_.load(std::memory_order_relaxed) && !stalled(); }
+
+    // The reading loop has not come round for stall_ms while records waited (or while it
+    // was handling them). Logs once per stall. Thread-safe.
+    bool stalled() const;
 
     // Prometheus text for the reader's counters and lag. Thread-safe.
     std::string metrics_text() const;
@@ -44,6 +51,9 @@ private:
     std::unique_ptr<impl> impl_;
     std::atomic<bool> ready_{false};
     std::atomic<bool> running_{false};
+    std::atomic<int64_t> loop_at_ms_{0};    // steady clock, when the loop last came round
+    std::atomic<bool> busy_{false};         // handling records (not waiting for them)
+    mutable std::atomic<bool> stall_logged_{false};
     std::thread thread_;
 };
 

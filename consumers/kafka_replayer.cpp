@@ -232,7 +232,7 @@ kafka_replayer::kafka_replayer(replayer_config config, replay_sink& sink)
             if (!h) throw std::invalid_argument("kafka topic " + t + ": " + err);
             w->topics[t] = std::move(h);
         }
-        w->validator = std::make_unique<schemas::envelope_validator>(config_.max_record_bytes);
+        w->validator = std::make_unique<schemas::envelope_validator>(config_.max_record_bytes, config_.max_depth);
         workers_.push_back(std::move(w));
     }
 }

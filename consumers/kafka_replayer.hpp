@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "consumers/replay.hpp"
+#include "schemas/envelope.hpp"
 
 namespace bridge::consumers {
 
@@ -20,6 +21,7 @@ struct replayer_config {
     std::vector<std::string> topics;
     std::map<std::string, std::string> kafka;  // extra librdkafka properties
     std::size_t max_record_bytes = 1 << 20;
+    std::size_t max_depth = schemas::default_max_depth;  // deeper records are too_deep
     std::size_t max_events = 10000;        // per replay; past it the replay is cut short
     std::size_t max_bytes = 16 << 20;      // per replay, frame payload bytes
     std::size_t concurrency = 2;           // replays running at once (one thread each)

@@ -7,10 +7,13 @@
 namespace bridge::schemas {
 
 // Why a record is not delivered; `none` means it is valid.
-enum class reject_reason { none, too_large, missing_key, not_json, schema, key_mismatch };
+enum class reject_reason { none, too_large, missing_key, not_json, schema, key_mismatch, too_deep };
 
 // reject_reason's values, none included.
-constexpr std::size_t reject_reason_count = static_cast<std::size_t>(reject_reason::key_mismatch) + 1;
+constexpr std::size_t reject_reason_count = static_cast<std::size_t>(reject_reason::too_deep) + 1;
+
+// Arrays and objects nested deeper than this are refused (too_deep) by default.
+constexpr std::size_t default_max_depth = 128;
 
 // Stable lower-case name used as a metrics label and in logs.
 std::string_view to_string(reject_reason r);
@@ -30,16 +33,19 @@ struct envelope {
 };
 
 // Checks a record's key and value against the embedded schemas (schemas/json/).
+// Its cost is linear in the record's bytes whatever their shape: nesting is capped at
+// max_depth, and the schema validator only sees the levels its schemas can constrain.
 // Not thread-safe: one instance per reading thread.
 class envelope_validator {
 public:
     // Throws std::runtime_error if an embedded schema does not load (a build fault).
-    explicit envelope_validator(std::size_t max_record_bytes);
+    explicit envelope_validator(std::size_t max_record_bytes, std::size_t max_depth = default_max_depth);
     ~envelope_validator();
     envelope_validator(envelope_validator&&) noexcept;
     envelope_validator& operator=(envelope_validator&&) noexcept;
 
-    // A null key means the record had none. Never throws on any input.
+    // A null key means the record had none. Never throws on any input. A string that
+    // decodes to a lone UTF-16 surrogate ("\udc00") is not_json: no frame could carry it.
     // On rejection, `detail` (if given) names what failed, without payload data.
     reject_reason validate(const std::string* key, std::string_view value, envelope& out,
                            std::string* detail = nullptr);

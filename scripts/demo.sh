@@ -6,6 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 port="${BRIDGE_DEMO_PORT:-8080}"
 kafka_port="${KAFKA_PORT:-9092}"
+admin_port="${BRIDGE_DEMO_ADMIN_PORT:-9091}"
 
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
@@ -33,6 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$root/build/bridge/bridge" --brokers "127.0.0.1:$kafka_port" --topics agent-events --listen "0.0.0.0:$port" \
+  --admin-listen "127.0.0.1:$admin_port" \
   2> >(tee "$root/build/bridge-demo.log" >&2) &
 bridge_pid=$!
 for _ in $(seq 1 100); do
@@ -40,7 +42,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "bridge did not become ready" >&2; exit 1; }
-echo "bridge ready: http://127.0.0.1:$port/metrics"
+echo "bridge ready: metrics at http://127.0.0.1:$admin_port/metrics"
 
 "$root/.venv/bin/python" "$root/scripts/demo_producer.py" --brokers "127.0.0.1:$kafka_port" \
   --ws "ws://127.0.0.1:$port/ws" "$@" &

@@ -9,22 +9,46 @@ namespace bridge::gateway {
 namespace {
 
 // The token from "Authorization: Bearer <jwt>", else from ?access_token=.
-std::string token_of(const connection_ptr& con) {
-    std::string token = bearer_token(con->get_request_header("Authorization"));
-    return token.empty() ? query_param(con->get_resource(), "access_token") : token;
+param_status token_of(const connection_ptr& con, std::string& token) {
+    token = bearer_token(con->get_request_header("Authorization"));
+    return token.empty() ? query_param(con->get_resource(), "access_token", token) : param_status::ok;
+}
+
+// A connection's peer address as text; empty if the socket is already gone.
+std::string peer_of(const connection_ptr& con) {
+    std::error_code ec;
+    const auto endpoint = con->get_raw_socket().remote_endpoint(ec);
+    if (ec) return {};
+    auto address = endpoint.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    return address.to_string(ec);
 }
 
 }  // namespace
 
+uint16_t gateway::impl::bind(asio::ip::tcp::acceptor& a, const std::string& host, uint16_t port, const char* what) {
+    std::error_code ec;
+    const auto address = asio::ip::make_address(host, ec);
+    if (ec) throw std::runtime_error(std::string(what) + " address " + host + ": " + ec.message());
+    const asio::ip::tcp::endpoint endpoint(address, port);
+    a.open(endpoint.protocol(), ec);
+    if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) a.bind(endpoint, ec);
+    if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error(std::string(what) + " on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    return a.local_endpoint(ec).port();
+}
+
 void gateway::impl::listen() {
     using namespace std::placeholders;
-    server.clear_access_channels(websocketpp::log::alevel::all);
-    server.clear_error_channels(websocketpp::log::elevel::all);
-    server.init_asio(&io);
-    server.set_reuse_addr(true);
-    server.set_listen_backlog(asio::socket_base::max_listen_connections);
+    for (auto* s : {&server, &admin}) {
+        s->clear_access_channels(websocketpp::log::alevel::all);
+        s->clear_error_channels(websocketpp::log::elevel::all);
+        s->init_asio(&io);
+        s->set_max_http_body_size(4096);
+    }
     server.set_max_message_size(config.max_inbound_bytes);
-    server.set_max_http_body_size(4096);
     server.set_pong_timeout(config.pong_timeout_ms);
     server.set_tcp_pre_init_handler([this](connection_hdl h) { on_tcp_pre_init(h); });
     server.set_validate_handler([this](connection_hdl h) { return on_validate(h); });
@@ -36,16 +60,57 @@ void gateway::impl::listen() {
     server.set_pong_timeout_handler([this](connection_hdl h, std::string) {
         close_socket(h, close_pong_timeout, "pong timeout", disconnect_reason::pong_timeout);
     });
+    // The admin listener answers plain HTTP only.
+    admin.set_http_handler([this](connection_hdl h) { on_admin_http(h); });
+    admin.set_validate_handler([this](connection_hdl h) {
+        std::error_code ec;
+        if (auto con = admin.get_con_from_hdl(h, ec)) con->set_status(websocketpp::http::status_code::not_found);
+        return false;
+    });
 
-    std::error_code ec;
-    const auto address = asio::ip::make_address(config.listen_host, ec);
-    if (ec) throw std::runtime_error("listen address " + config.listen_host + ": " + ec.message());
-    server.listen(asio::ip::tcp::endpoint(address, config.port), ec);
-    if (ec) throw std::runtime_error("listen on port " + std::to_string(config.port) + ": " + ec.message());
-    bound_port = server.get_local_endpoint(ec).port();
-    server.start_accept(ec);
-    if (ec) throw std::runtime_error("accept: " + ec.message());
+    bound_port = bind(acceptor, config.listen_host, config.port, "listen");
+    if (!config.admin_host.empty()) admin_port = bind(admin_acceptor, config.admin_host, config.admin_port, "admin listen");
+    accept(server, acceptor);
+    if (admin_port) accept(admin, admin_acceptor);
     schedule_tick();
+}
+
+void gateway::impl::accept(server_type& on, asio::ip::tcp::acceptor& from) {
+    if (!from.is_open()) return;
+    auto con = on.get_connection();
+    if (!con) return;
+    from.async_accept(con->get_raw_socket(), [this, &on, &from, con](const std::error_code& ec) {
+        if (ec == asio::error::operation_aborted || !from.is_open()) return con->terminate(ec);
+        if (ec) {
+            ++metrics.accept_errors;
+            con->terminate(ec);
+            // Out of descriptors (EMFILE, ENFILE) or buffers: a retry at once fails again.
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+                ec == asio::error::no_memory) {
+                spdlog::warn("accept: {}; retrying in 100 ms", ec.message());
+                accept_retry.expires_after(std::chrono::milliseconds(100));
+                accept_retry.async_wait([this, &on, &from](const std::error_code& e) {
+                    if (!e) accept(on, from);
+                });
+                return;
+            }
+            return accept(on, from);
+        }
+        // A direct peer (not a trusted proxy) is held to its cap from the first byte.
+        const std::string peer = peer_of(con);
+        if (&on == &server && !proxies.contains(peer)) {
+            con->address_ticket = per_address.acquire(peer);
+            if (!con->address_ticket.held()) {
+                ++metrics.refused[static_cast<std::size_t>(refusal_reason::address_limit)];
+                std::error_code ignored;
+                con->get_raw_socket().close(ignored);
+                con->terminate(ignored);
+                return accept(on, from);
+            }
+        }
+        con->start();
+        accept(on, from);
+    });
 }
 
 void gateway::impl::on_tcp_pre_init(connection_hdl h) {
@@ -53,24 +118,44 @@ void gateway::impl::on_tcp_pre_init(connection_hdl h) {
     if (auto con = server.get_con_from_hdl(h, ec)) con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
-// Upgrade requests: path, capacity, then the token. The user comes from the token only.
+// Upgrade requests: path, origin, address, capacity, the token, then the parameters. The
+// user comes from the token only.
 bool gateway::impl::on_validate(connection_hdl h) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return false;
+    auto refuse = [&](refusal_reason why, websocketpp::http::status_code::value status, const std::string& body) {
+        ++metrics.refused[static_cast<std::size_t>(why)];
+        con->set_status(status);
+        con->set_body(body);
+        return false;
+    };
     if (path_of(con->get_resource()) != "/ws") {
         con->set_status(websocketpp::http::status_code::not_found);
         return false;
     }
+    // Browsers always send Origin; other clients need not, and are not held to the list.
+    const std::string& origin = con->get_request_header("Origin");
+    if (!origin.empty() && !origins.allows(origin))
+        return refuse(refusal_reason::origin, websocketpp::http::status_code::forbidden, "origin not allowed\n");
+    // Behind a trusted proxy, the client is known only now, from X-Forwarded-For.
+    if (!con->address_ticket.held()) {
+        con->address_ticket = per_address.acquire(client_address(peer_of(con), con->get_request_header("X-Forwarded-For"), proxies));
+        if (!con->address_ticket.held())
+            return refuse(refusal_reason::address_limit, websocketpp::http::status_code::too_many_requests,
+                          "too many connections from this address\n");
+    }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
     // socket: it could not deliver, and a resume would splice onto a reader not yet there.
     const bool reading = hooks.ready && hooks.ready();
-    if (draining || !reading || registry.socket_count() + handshakes >= config.max_sockets) {
-        con->set_status(websocketpp::http::status_code::service_unavailable);
-        return false;
-    }
+    if (draining || !reading || registry.socket_count() + handshakes >= config.max_sockets)
+        return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
+    std::string raw_token;
+    if (token_of(con, raw_token) == param_status::malformed)
+        return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
+                      "bad access_token parameter\n");
     verified_token token;
-    const auth_error err = verifier.verify(token_of(con), now_ms() / 1000, token);
+    const auth_error err = verifier.verify(raw_token, now_ms() / 1000, token);
     if (err != auth_error::none) {
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
         con->set_status(websocketpp::http::status_code::unauthorized);
@@ -80,24 +165,25 @@ bool gateway::impl::on_validate(connection_hdl h) {
     }
     con->user = std::move(token.subject);
     con->token_expires_at = token.expires_at;
-    if (!read_replay_params(con)) {
-        con->set_status(websocketpp::http::status_code::bad_request);
-        con->set_body("bad resume, since or run_id parameter\n");
-        return false;
-    }
+    if (!read_replay_params(con))
+        return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
+                      "bad resume, since or run_id parameter\n");
     con->validated = true;
     ++handshakes;
     return true;
 }
 
-// ?resume=<id> (resume after the id) or ?since=<ms>[&run_id=<run>] (late join).
+// ?resume=<id> (resume after the id) or ?since=<ms>[&run_id=<run>] (late join). False for
+// a malformed one: a bad cursor must not silently mean "no resume".
 bool gateway::impl::read_replay_params(const connection_ptr& con) {
     const std::string& resource = con->get_resource();
     auto& r = con->replay;
     r.user_id = con->user;
-    r.cursor = query_param(resource, "resume");
-    r.run_id = query_param(resource, "run_id");
-    const std::string since = query_param(resource, "since");
+    std::string since;
+    if (query_param(resource, "resume", r.cursor) == param_status::malformed ||
+        query_param(resource, "run_id", r.run_id) == param_status::malformed ||
+        query_param(resource, "since", since) == param_status::malformed)
+        return false;
     if (!since.empty()) {
         const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), r.since_ms);
         if (ec != std::errc() || end != since.data() + since.size() || r.since_ms < 0) return false;
@@ -107,15 +193,12 @@ bool gateway::impl::read_replay_params(const connection_ptr& con) {
     return true;
 }
 
-void gateway::impl::on_http(connection_hdl h) {
-    std::error_code ec;
-    auto con = server.get_con_from_hdl(h, ec);
-    if (ec) return;
-    const std::string_view path = path_of(con->get_resource());
+bool gateway::impl::serve_status(const connection_ptr& con, std::string_view path, bool with_metrics) {
     auto reply = [&](websocketpp::http::status_code::value status, std::string body, const char* type) {
         con->set_status(status);
         con->replace_header("Content-Type", type);
         con->set_body(std::move(body));
+        return true;
     };
     if (path == "/healthz") return reply(websocketpp::http::status_code::ok, "ok\n", "text/plain");
     if (path == "/readyz") {
@@ -123,13 +206,49 @@ void gateway::impl::on_http(connection_hdl h) {
         return reply(ready ? websocketpp::http::status_code::ok : websocketpp::http::status_code::service_unavailable,
                      ready ? "ready\n" : "not ready\n", "text/plain");
     }
-    if (path == "/metrics") {
+    if (path == "/metrics" && with_metrics) {
         std::string text = metrics.text();
         if (hooks.metrics) text += hooks.metrics();
         return reply(websocketpp::http::status_code::ok, std::move(text), "text/plain; version=0.0.4");
     }
-    if (path == "/ws") return reply(websocketpp::http::status_code::upgrade_required, "websocket upgrade required\n", "text/plain");
-    reply(websocketpp::http::status_code::not_found, "not found\n", "text/plain");
+    return false;
+}
+
+void gateway::impl::on_http(connection_hdl h) {
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(h, ec);
+    if (ec) return;
+    con->replace_header("Content-Type", "text/plain");
+    switch (con->get_request().refused()) {
+        case strict_request::refusal::framing:
+            ++metrics.refused[static_cast<std::size_t>(refusal_reason::bad_request)];
+            con->set_status(websocketpp::http::status_code::bad_request);
+            return con->set_body("conflicting or unsupported Content-Length or Transfer-Encoding\n");
+        case strict_request::refusal::version:
+            ++metrics.refused[static_cast<std::size_t>(refusal_reason::version)];
+            con->set_status(websocketpp::http::status_code::upgrade_required);
+            con->replace_header("Sec-WebSocket-Version", "13");
+            return con->set_body("only WebSocket version 13 (RFC 6455) is spoken here\n");
+        case strict_request::refusal::none: break;
+    }
+    const std::string_view path = path_of(con->get_resource());
+    if (serve_status(con, path, false)) return;
+    if (path == "/ws") {
+        con->set_status(websocketpp::http::status_code::upgrade_required);
+        con->replace_header("Sec-WebSocket-Version", "13");
+        return con->set_body("websocket upgrade required\n");
+    }
+    con->set_status(websocketpp::http::status_code::not_found);
+    con->set_body("not found\n");
+}
+
+void gateway::impl::on_admin_http(connection_hdl h) {
+    std::error_code ec;
+    auto con = admin.get_con_from_hdl(h, ec);
+    if (ec || serve_status(con, path_of(con->get_resource()), true)) return;
+    con->set_status(websocketpp::http::status_code::not_found);
+    con->replace_header("Content-Type", "text/plain");
+    con->set_body("not found\n");
 }
 
 void gateway::impl::on_open(connection_hdl h) {
@@ -168,14 +287,16 @@ void gateway::impl::on_end(connection_hdl h, disconnect_reason fallback) {
 }
 
 void gateway::impl::on_message(connection_hdl h, server_type::message_ptr m) {
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(h, ec);
+    if (ec || con->closing) return;
+    if (!con->messages.take(now_ms(), config.client_messages_per_second, config.client_message_burst))
+        return close_socket(h, close_policy, "rate limit: too many client messages", disconnect_reason::rate_limited);
     client_message request;
     if (m->get_opcode() == websocketpp::frame::opcode::text)
         request = parse_client_message(m->get_payload());
     else
         request.error = "binary messages are not accepted";
-    std::error_code ec;
-    auto con = server.get_con_from_hdl(h, ec);
-    if (ec) return;
     std::string reply;
     switch (request.what) {
         case client_message::kind::subscribe:
@@ -260,8 +381,9 @@ void gateway::impl::begin_drain() {
     draining = true;
     spdlog::info("draining: closing {} sockets", registry.socket_count());
     tick_timer.cancel();
+    accept_retry.cancel();
     std::error_code ec;
-    server.stop_listening(ec);
+    acceptor.close(ec);
     std::vector<connection_hdl> all;
     registry.for_each([&](const connection_hdl& h) { all.push_back(h); });
     for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
@@ -276,6 +398,8 @@ void gateway::impl::begin_drain() {
 
 void gateway::impl::finish() {
     drain_timer.cancel();
+    std::error_code ec;
+    admin_acceptor.close(ec);
     io.stop();
 }
 
@@ -287,6 +411,8 @@ gateway::gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hoo
 gateway::~gateway() = default;
 
 uint16_t gateway::port() const { return impl_->bound_port; }
+
+uint16_t gateway::admin_port() const { return impl_->admin_port; }
 
 void gateway::run() { impl_->io.run(); }
 

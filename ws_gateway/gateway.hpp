@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "consumers/event_sink.hpp"
 #include "consumers/replay.hpp"
@@ -20,6 +21,14 @@ struct gateway_config {
     long ping_interval_ms = 30000;
     long pong_timeout_ms = 10000;
     long drain_timeout_ms = 5000;
+    // The admin listener serves /metrics (and health); the public one does not. Empty host: none.
+    std::string admin_host = "127.0.0.1";
+    uint16_t admin_port = 9091;
+    std::vector<std::string> allowed_origins;  // empty: any Origin may open sockets
+    std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For names the client
+    std::size_t max_connections_per_address = 256;
+    double client_messages_per_second = 10;
+    double client_message_burst = 50;
 };
 
 // What the gateway asks of the rest of the worker, from the io thread. Neither may block.
@@ -38,11 +47,13 @@ struct gateway_hooks {
 // spliced per partition by offset, so nothing is lost or sent twice on the connection.
 class gateway final : public consumers::event_sink, public consumers::replay_sink {
 public:
-    // Binds the port; throws std::runtime_error if it cannot.
+    // Binds the ports; throws std::runtime_error if it cannot, std::invalid_argument for a
+    // bad origin or proxy entry.
     gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hooks);
     ~gateway() override;
 
     uint16_t port() const;
+    uint16_t admin_port() const;  // 0 without an admin listener
 
     // Serves until shutdown() has drained the sockets.
     void run();

@@ -14,6 +14,7 @@
 #include <websocketpp/config/asio_no_tls.hpp>
 #include <websocketpp/server.hpp>
 
+#include "ws_gateway/admission.hpp"
 #include "ws_gateway/client_message.hpp"
 #include "ws_gateway/frame.hpp"
 #include "ws_gateway/gateway.hpp"
@@ -28,6 +29,7 @@ inline constexpr uint16_t close_slow_reader = 4002;
 inline constexpr uint16_t close_pong_timeout = 4003;
 inline constexpr uint16_t close_token_expired = 4004;
 inline constexpr uint16_t close_try_again = 1013;
+inline constexpr uint16_t close_policy = 1008;  // client messages past the rate limit
 
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
@@ -35,12 +37,44 @@ inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run no
 
 struct outgoing;
 
+// The HTTP request of a connection, checked as soon as it is read and before websocketpp
+// picks a WebSocket version: a request it should not act on loses its Upgrade header, so
+// it reaches the HTTP handler, which answers with `refusal`.
+class strict_request : public websocketpp::http::parser::request {
+public:
+    enum class refusal { none, version, framing };
+
+    std::size_t consume(const char* buf, std::size_t len) {
+        const std::size_t used = request::consume(buf, len);
+        if (ready() && !checked_) check();
+        return used;
+    }
+    refusal refused() const { return refused_; }
+
+private:
+    void check() {
+        checked_ = true;
+        // One Content-Length of digits only (repeated headers arrive joined by ", "), and no
+        // Transfer-Encoding: a body read one way here and another way by a proxy is refused.
+        const std::string& length = get_header("Content-Length");
+        if (length.find_first_not_of("0123456789") != std::string::npos || !get_header("Transfer-Encoding").empty())
+            refused_ = refusal::framing;
+        else if (websocketpp::processor::is_websocket_handshake(*this) && get_header("Sec-WebSocket-Version") != "13")
+            refused_ = refusal::version;  // hixie-76 and the drafts ignore the limits and pings
+        if (refused_ != refusal::none) remove_header("Upgrade");
+    }
+    bool checked_ = false;
+    refusal refused_ = refusal::none;
+};
+
 // Per-connection state, carried by websocketpp's connection object itself.
 struct socket_state {
     uint64_t id = 0;
     std::string user;
     std::string thread_filter;  // empty: every thread
     int64_t token_expires_at = 0;
+    address_limits::ticket address_ticket;  // its place under --max-connections-per-address
+    token_bucket messages;                  // client messages allowed
     bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
     bool opened = false;
     bool registered = false;
@@ -74,13 +108,14 @@ struct ws_config : websocketpp::config::asio {
         typedef type::concurrency_type concurrency_type;
         typedef type::alog_type alog_type;
         typedef type::elog_type elog_type;
-        typedef type::request_type request_type;
+        typedef strict_request request_type;
         typedef type::response_type response_type;
         typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
         static const bool enable_multithreading = false;
     };
     typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
 
+    typedef strict_request request_type;
     typedef socket_state connection_base;
     static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
     static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
@@ -118,8 +153,16 @@ struct gateway::impl {
 
     asio::io_context io;
     server_type server;
+    server_type admin;  // /metrics and health, on the admin address
+    asio::ip::tcp::acceptor acceptor{io};
+    asio::ip::tcp::acceptor admin_acceptor{io};
+    asio::steady_timer accept_retry{io};
+    origin_list origins;
+    proxy_list proxies;
+    address_limits per_address;
     socket_registry registry;
     gateway_metrics metrics;
+    uint16_t admin_port = 0;
     std::size_t handshakes = 0;  // upgrades validated, not yet open
     bool draining = false;
     uint16_t bound_port = 0;
@@ -141,9 +184,27 @@ struct gateway::impl {
         std::make_shared<ws_config::con_msg_manager_type>();
 
     impl(gateway_config c, jwt_verifier v, gateway_hooks h)
-        : config(std::move(c)), verifier(std::move(v)), hooks(std::move(h)), registry(config.max_sockets_per_user) {}
+        : config(std::move(c)),
+          verifier(std::move(v)),
+          hooks(std::move(h)),
+          origins(config.allowed_origins),
+          proxies(config.trusted_proxies),
+          per_address(config.max_connections_per_address),
+          registry(config.max_sockets_per_user) {}
 
     void listen();
+
+    // Binds an acceptor; throws std::runtime_error naming what failed.
+    static uint16_t bind(asio::ip::tcp::acceptor& a, const std::string& host, uint16_t port, const char* what);
+
+    // Accepts connections for one server. Out of file descriptors, it waits and retries
+    // instead of spinning; a direct peer past its per-address cap is closed at once.
+    void accept(server_type& on, asio::ip::tcp::acceptor& from);
+
+    // The /healthz, /readyz and /metrics answers; false for any other path.
+    bool serve_status(const connection_ptr& con, std::string_view path, bool with_metrics);
+
+    void on_admin_http(connection_hdl h);
 
     void on_tcp_pre_init(connection_hdl h);
 

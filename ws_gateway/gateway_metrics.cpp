@@ -37,6 +37,18 @@ std::string_view to_string(disconnect_reason r) {
         case disconnect_reason::token_expired: return "token_expired";
         case disconnect_reason::shutdown: return "shutdown";
         case disconnect_reason::error: return "error";
+        case disconnect_reason::rate_limited: return "rate_limited";
+    }
+    return "unknown";
+}
+
+std::string_view to_string(refusal_reason r) {
+    switch (r) {
+        case refusal_reason::origin: return "origin";
+        case refusal_reason::address_limit: return "address_limit";
+        case refusal_reason::version: return "version";
+        case refusal_reason::bad_request: return "bad_request";
+        case refusal_reason::unavailable: return "unavailable";
     }
     return "unknown";
 }
@@ -83,6 +95,13 @@ std::string gateway_metrics::text() const {
     for (std::size_t i = 1; i < auth_failures.size(); ++i)
         sample(out, "bridge_auth_failures_total", label("reason", to_string(static_cast<auth_error>(i))),
                static_cast<double>(auth_failures[i]));
+    header(out, "bridge_requests_refused_total", "counter",
+           "Upgrades and requests refused before a socket opened (tokens apart), by reason.");
+    for (std::size_t i = 0; i < refused.size(); ++i)
+        sample(out, "bridge_requests_refused_total", label("reason", to_string(static_cast<refusal_reason>(i))),
+               static_cast<double>(refused[i]));
+    header(out, "bridge_accept_errors_total", "counter", "Failed accepts, e.g. out of file descriptors.");
+    sample(out, "bridge_accept_errors_total", "", static_cast<double>(accept_errors));
     header(out, "bridge_events_delivered_total", "counter", "Event frames written to sockets, by type.");
     for (std::size_t i = 0; i < delivered.size(); ++i)
         sample(out, "bridge_events_delivered_total", label("type", event_types[i]), static_cast<double>(delivered[i]));

@@ -12,9 +12,15 @@ namespace bridge::gateway {
 constexpr std::size_t auth_error_count = static_cast<std::size_t>(auth_error::subject) + 1;
 
 // Why a socket ended; the label of bridge_disconnects_total.
-enum class disconnect_reason { client, replaced, slow_reader, pong_timeout, token_expired, shutdown, error };
-constexpr std::size_t disconnect_reason_count = 7;
+enum class disconnect_reason { client, replaced, slow_reader, pong_timeout, token_expired, shutdown, error, rate_limited };
+constexpr std::size_t disconnect_reason_count = 8;
 std::string_view to_string(disconnect_reason r);
+
+// Why an upgrade or request was refused before a socket opened (auth failures apart); the
+// label of bridge_requests_refused_total.
+enum class refusal_reason { origin, address_limit, version, bad_request, unavailable };
+constexpr std::size_t refusal_reason_count = 5;
+std::string_view to_string(refusal_reason r);
 
 // The five critical event types have their own label; every other type counts as "other".
 constexpr std::size_t event_type_count = 6;
@@ -40,6 +46,8 @@ struct gateway_metrics {
     uint64_t connects = 0;
     std::array<uint64_t, disconnect_reason_count> disconnects{};
     std::array<uint64_t, auth_error_count> auth_failures{};
+    std::array<uint64_t, refusal_reason_count> refused{};
+    uint64_t accept_errors = 0;  // accept() failures, e.g. out of file descriptors
     std::array<uint64_t, event_type_count> delivered{};
     latency_histogram latency;
 

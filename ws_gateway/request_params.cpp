@@ -16,9 +16,11 @@ int hex_value(char c) {
 std::string_view path_of(std::string_view resource) { return resource.substr(0, resource.find('?')); }
 
 
-std::string query_param(std::string_view resource, std::string_view name) {
+param_status query_param(std::string_view resource, std::string_view name, std::string& value) {
+    value.clear();
     const auto q = resource.find('?');
-    if (q == std::string_view::npos) return {};
+    if (q == std::string_view::npos) return param_status::absent;
+    param_status status = param_status::absent;
     std::string_view rest = resource.substr(q + 1);
     while (!rest.empty()) {
         const auto amp = rest.find('&');
@@ -26,22 +28,23 @@ std::string query_param(std::string_view resource, std::string_view name) {
         rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
         const auto eq = pair.find('=');
         if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
-        std::string out;
+        if (status != param_status::absent) return value.clear(), param_status::malformed;
+        status = param_status::ok;
         const std::string_view raw = pair.substr(eq + 1);
         for (std::size_t i = 0; i < raw.size(); ++i) {
-            if (raw[i] == '%') {
-                if (i + 2 >= raw.size()) return {};
-                const int hi = hex_value(raw[i + 1]), lo = hex_value(raw[i + 2]);
-                if (hi < 0 || lo < 0) return {};
-                out += static_cast<char>(hi * 16 + lo);
-                i += 2;
-            } else {
-                out += raw[i] == '+' ? ' ' : raw[i];
+            if (raw[i] != '%') {
+                value += raw[i] == '+' ? ' ' : raw[i];
+                continue;
             }
+            const int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
+            const int lo = hi < 0 ? -1 : hex_value(raw[i + 2]);
+            if (lo < 0) return value.clear(), param_status::malformed;
+            value += static_cast<char>(hi * 16 + lo);
+            i += 2;
         }
-        return out;
     }
-    return {};
+    if (status != param_status::ok) value.clear();
+    return status;
 }
 
 std::string bearer_token(std::string_view authorization) {

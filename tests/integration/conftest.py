@@ -85,22 +85,23 @@ class Bridge:
 
     def __init__(self, topic, brokers=BROKERS, **flags):
         args = [BRIDGE_BIN, "--brokers", brokers, "--topics", topic, "--listen", "127.0.0.1:0",
-                "--metadata-refresh-ms", "500", "--log-level", "info"]
+                "--admin-listen", "127.0.0.1:0", "--metadata-refresh-ms", "500", "--log-level", "info"]
         env = dict(os.environ, BRIDGE_JWT_SECRET=SECRET)
         for k, v in flags.items():
             args += ["--" + k.replace("_", "-")] + ([str(v)] if v != "" else [])  # "" for a bare flag
         self.log_path = f"/tmp/bridge-test-{uuid.uuid4().hex[:8]}.log"
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.port = self._wait_port()
+        self.port = self._wait_port(r"(?<!admin )listening on [^:]+:(\d+)")
+        self.admin_port = self._wait_port(r"admin listening on [^:]+:(\d+)")
         self.url = f"ws://127.0.0.1:{self.port}/ws"
         self.wait_ready()
 
-    def _wait_port(self):
+    def _wait_port(self, pattern):
         deadline = time.time() + 15
         while time.time() < deadline:
             self.log.seek(0)
-            m = re.search(r"listening on [^:]+:(\d+)", self.log.read())
+            m = re.search(pattern, self.log.read())
             if m:
                 return int(m.group(1))
             if self.proc.poll() is not None:
@@ -112,9 +113,11 @@ class Bridge:
         self.log.seek(0)
         return self.log.read()
 
-    def http(self, path):
+    def http(self, path, admin=False):
+        """GET on the public listener, or on the admin one."""
+        port = self.admin_port if admin else self.port
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
@@ -129,7 +132,7 @@ class Bridge:
 
     def metric(self, name, **labels):
         """The value of one sample of /metrics, 0 if absent."""
-        text = self.http("/metrics")[1]
+        text = self.http("/metrics", admin=True)[1]
         want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
         for line in text.splitlines():
             if line.startswith(want + " "):

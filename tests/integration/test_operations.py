@@ -28,7 +28,12 @@ def test_health_readiness_and_metrics(kafka, bridge_factory):
     assert bridge.http("/readyz")[0] == 200
     assert bridge.http("/nope")[0] == 404
     assert bridge.http("/ws")[0] == 426
-    text = bridge.http("/metrics")[1]
+    # Metrics are on the admin listener only; health is on both.
+    assert bridge.http("/metrics")[0] == 404
+    assert bridge.http("/healthz", admin=True) == (200, "ok\n")
+    assert bridge.http("/readyz", admin=True)[0] == 200
+    assert bridge.http("/ws", admin=True)[0] == 404
+    text = bridge.http("/metrics", admin=True)[1]
     for name in METRIC_NAMES:
         assert f"\n{name}" in text, name
     for p in range(3):
@@ -38,6 +43,7 @@ def test_health_readiness_and_metrics(kafka, bridge_factory):
 
 def test_not_ready_while_a_topic_is_missing(kafka, bridge_factory):
     b = subprocess.Popen([BRIDGE_BIN, "--brokers", BROKERS, "--topics", "no-such-topic-x", "--listen", "127.0.0.1:0",
+                          "--admin-listen", "",
                           "--jwt-secret", "0123456789abcdef0123456789abcdef", "--metadata-refresh-ms", "200"],
                          stderr=subprocess.PIPE, text=True)
     try:
@@ -101,7 +107,7 @@ def test_sigterm_drains_with_1001_and_exits_0(kafka, bridge_factory):
     (["--kafka-property", "no.such.property=1"], "no.such.property"),
 ])
 def test_bad_configuration_exits_2_with_a_clear_message(args, message):
-    base = [BRIDGE_BIN, "--brokers", BROKERS, "--listen", "127.0.0.1:0"]
+    base = [BRIDGE_BIN, "--brokers", BROKERS, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
     if "--jwt-secret" not in args:
         base += ["--jwt-secret", "0123456789abcdef0123456789abcdef"]
     r = subprocess.run(base + args, capture_output=True, text=True, timeout=20)

@@ -281,3 +281,78 @@ TEST_CASE_FIXTURE(validator_fixture, "a validator is reusable after a rejection"
     CHECK(out.type == "agent_completed");
     CHECK(out.payload_json == R"({"status":"ok"})");
 }
+
+namespace {
+
+std::string nested(char open, char close, std::size_t levels, const std::string& inner = "") {
+    return std::string(levels, open) + inner + std::string(levels, close);
+}
+
+}  // namespace
+
+TEST_CASE("too_deep: nesting past the cap is refused before the schema sees it") {
+    envelope_validator validator(1 << 20, 16);
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+    // The envelope is depth 1, the payload 2: 14 more levels inside the payload are allowed.
+    const std::string ok = record("custom", "{\"a\":" + nested('[', ']', 14) + "}");
+    CHECK(validator.validate(&key, ok, out, &detail) == reject_reason::none);
+    const std::string deep = record("custom", "{\"a\":" + nested('[', ']', 15) + "}");
+    CHECK(validator.validate(&key, deep, out, &detail) == reject_reason::too_deep);
+    CHECK(detail == "nested deeper than 16");
+    const std::string deep_objects = record("custom", "{\"a\":" + nested('{', '}', 1) + "}");
+    CHECK(validator.validate(&key, deep_objects, out) == reject_reason::none);
+    std::string objects = "1";
+    for (int i = 0; i < 20; ++i) objects = "{\"k\":" + objects + "}";
+    CHECK(validator.validate(&key, record("tool_executing", "{\"tool\":\"t\",\"input\":" + objects + "}"), out) ==
+          reject_reason::too_deep);
+    // A bare deep array is found not to be an envelope at its first byte.
+    CHECK(validator.validate(&key, nested('[', ']', 100000), out) == reject_reason::schema);
+}
+
+TEST_CASE("the default cap allows real payloads and refuses a 60,000-level record quickly") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    CHECK(validator.validate(&key, record("custom", "{\"a\":" + nested('[', ']', 100) + "}"), out) == reject_reason::none);
+    CHECK(validator.validate(&key, record("custom", "{\"a\":" + nested('[', ']', 60000) + "}"), out) ==
+          reject_reason::too_deep);
+}
+
+TEST_CASE("payload constraints still hold below the levels the schema validator is fed") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+    // Deep content under a field the schema leaves open is accepted, and its bytes kept.
+    const std::string input = "{\"q\":[[{\"x\":[1,{\"y\":\"z\"}]}]],\"n\":{\"m\":{\"o\":{}}}}";
+    const std::string ok = record("tool_executing", "{\"tool\":\"search\",\"input\":" + input + "}");
+    REQUIRE(validator.validate(&key, ok, out, &detail) == reject_reason::none);
+    CHECK(out.payload_json == "{\"tool\":\"search\",\"input\":" + input + "}");
+    // Constraints at the payload's own level still apply.
+    CHECK(validator.validate(&key, record("tool_executing", "{\"tool\":[[[1]]]}"), out, &detail) == reject_reason::schema);
+    CHECK(validator.validate(&key, record("tool_executing", "{\"input\":{\"tool\":\"x\"}}"), out, &detail) ==
+          reject_reason::schema);
+    CHECK(validator.validate(&key, record("agent_completed", "{\"status\":{\"ok\":[]}}"), out, &detail) ==
+          reject_reason::schema);
+    // The envelope's own fields are checked whatever the payload holds.
+    CHECK(validator.validate(&key, object_of({{"type", "[[[\"x\"]]]"}, {"user_id", "\"u1\""}, {"run_id", "\"r\""},
+                                              {"thread_id", "\"t\""}, {"ts", "1"}, {"payload", "{}"}}),
+                             out) == reject_reason::schema);
+}
+
+TEST_CASE("a string that decodes to a lone surrogate is not_json, wherever it is") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+    CHECK(validator.validate(&key, record("custom", "{\"a\":\"\\udc00\"}"), out, &detail) == reject_reason::not_json);
+    CHECK(detail == "lone surrogate escape");
+    CHECK(validator.validate(&key, record("custom", "{\"\\udfff\":1}"), out) == reject_reason::not_json);
+    CHECK(validator.validate(&key, record("custom", "{\"a\":[[[{\"b\":\"x\\udc00\"}]]]}"), out) == reject_reason::not_json);
+    CHECK(validator.validate(&key, record("x\\udc00", "{}"), out) == reject_reason::not_json);
+    // A high surrogate without its pair is a parse error; a proper pair is a character.
+    CHECK(validator.validate(&key, record("custom", "{\"a\":\"\\ud83d\"}"), out) == reject_reason::not_json);
+    CHECK(validator.validate(&key, record("custom", "{\"a\":\"\\ud83d\\ude00 \xed\x9f\xbf\"}"), out) == reject_reason::none);
+}
