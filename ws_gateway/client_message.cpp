@@ -2,6 +2,8 @@
 
 #include <rapidjson/document.h>
 
+#include "schemas/surrogates.hpp"
+
 namespace bridge::gateway {
 
 namespace {
@@ -32,6 +34,8 @@ client_message parse_client_message(std::string_view text) {
         if (id == doc.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0)
             return invalid("resume needs a non-empty string \"id\"");
         if (id->value.GetStringLength() > 512) return invalid("id longer than 512 bytes");
+        if (schemas::has_lone_surrogate({id->value.GetString(), id->value.GetStringLength()}))
+            return invalid("id holds a lone surrogate escape");
         m.what = client_message::kind::resume;
         m.id.assign(id->value.GetString(), id->value.GetStringLength());
         return m;
@@ -41,6 +45,8 @@ client_message parse_client_message(std::string_view text) {
     if (thread == doc.MemberEnd() || !thread->value.IsString() || thread->value.GetStringLength() == 0)
         return invalid("subscribe needs a non-empty string \"thread_id\"");
     if (thread->value.GetStringLength() > 256) return invalid("thread_id longer than 256 bytes");
+    if (schemas::has_lone_surrogate({thread->value.GetString(), thread->value.GetStringLength()}))
+        return invalid("thread_id holds a lone surrogate escape");
     m.what = client_message::kind::subscribe;
     m.thread_id.assign(thread->value.GetString(), thread->value.GetStringLength());
     return m;

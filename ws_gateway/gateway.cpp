@@ -57,6 +57,15 @@ void gateway::impl::listen() {
     server.set_close_handler([this](connection_hdl h) { on_end(h, disconnect_reason::client); });
     server.set_fail_handler([this](connection_hdl h) { on_end(h, disconnect_reason::error); });
     server.set_message_handler([this](connection_hdl h, server_type::message_ptr m) { on_message(h, m); });
+    // Client pings share the message budget: each costs a pong write.
+    server.set_ping_handler([this](connection_hdl h, std::string) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (ec || con->closing) return false;
+        if (con->messages.take(now_ms(), config.client_messages_per_second, config.client_message_burst)) return true;
+        close_socket(h, close_policy, "rate limit: too many client messages", disconnect_reason::rate_limited);
+        return false;
+    });
     server.set_pong_timeout_handler([this](connection_hdl h, std::string) {
         close_socket(h, close_pong_timeout, "pong timeout", disconnect_reason::pong_timeout);
     });

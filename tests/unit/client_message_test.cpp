@@ -107,3 +107,14 @@ TEST_CASE("resume without a usable id is invalid") {
     const client_message long_id = parse_client_message(R"({"action":"resume","id":")" + std::string(513, 'x') + "\"}");
     CHECK(long_id.what == client_message::kind::invalid);
 }
+
+TEST_CASE("a lone surrogate escape is refused: the ack could not be sent as UTF-8") {
+    auto m = parse_client_message(R"({"action":"subscribe","thread_id":"\udc00"})");
+    CHECK(m.what == client_message::kind::invalid);
+    CHECK(m.error == "thread_id holds a lone surrogate escape");
+    m = parse_client_message(R"({"action":"resume","id":"a\udfff"})");
+    CHECK(m.what == client_message::kind::invalid);
+    m = parse_client_message(R"({"action":"subscribe","thread_id":"\ud83d\ude00"})");
+    REQUIRE(m.what == client_message::kind::subscribe);
+    CHECK(m.thread_id == "\xf0\x9f\x98\x80");
+}
