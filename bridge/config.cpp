@@ -77,6 +77,11 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--metadata-refresh-ms", r.metadata_refresh_ms, "How often new partitions and lag are checked")
         ->envname("BRIDGE_METADATA_REFRESH_MS")->check(CLI::Range(100, 3600000));
     app.add_option("--listen", listen, "Address and port for WebSockets, /healthz and /readyz")->envname("BRIDGE_LISTEN");
+    app.add_option("--tls-cert-file", g.tls_cert_file,
+                   "PEM certificate chain: the public listener speaks TLS (wss://); re-read on SIGHUP")
+        ->envname("BRIDGE_TLS_CERT_FILE");
+    app.add_option("--tls-key-file", g.tls_key_file, "PEM private key of --tls-cert-file; re-read on SIGHUP")
+        ->envname("BRIDGE_TLS_KEY_FILE");
     app.add_option("--admin-listen", admin_listen,
                    "Address and port for /metrics, /healthz and /readyz (\"\" for none); keep it private")
         ->envname("BRIDGE_ADMIN_LISTEN");
@@ -187,6 +192,8 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
                 throw CLI::ValidationError("produce", "give --user, --type, --run-id and --thread-id, or --envelope");
             return std::nullopt;  // producing needs no token settings
         }
+        if (g.tls_cert_file.empty() != g.tls_key_file.empty())
+            throw CLI::ValidationError("--tls-cert-file", "TLS needs both --tls-cert-file and --tls-key-file");
         if (j.alg == "HS256" && j.secret.empty())
             throw CLI::ValidationError("--jwt-secret", "HS256 needs --jwt-secret or --jwt-secret-file");
         if (j.alg == "RS256" && j.public_key_pem.empty())

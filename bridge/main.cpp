@@ -21,12 +21,14 @@
 
 namespace {
 
-// SIGTERM and SIGINT are blocked in every thread and taken by one waiting thread.
-sigset_t stop_signals() {
+// SIGTERM, SIGINT (drain and stop) and SIGHUP (re-read the TLS files) are blocked in every
+// thread and taken by one waiting thread.
+sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     return set;
 }
 
@@ -56,10 +58,10 @@ int serve(const bridge::bridge_config& config) {
     if (config.gateway.allowed_origins.empty())
         spdlog::warn("--allowed-origins is not set: pages of any origin may open sockets with a token");
 
-    const sigset_t signals = stop_signals();
+    const sigset_t signals = handled_signals();
     std::thread waiter([&gw, signals] {
         int sig = 0;
-        sigwait(&signals, &sig);
+        while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) gw.reload_tls();
         spdlog::info("signal {}: draining", sig);
         gw.shutdown();
     });
@@ -97,7 +99,7 @@ int main(int argc, char** argv) {
     }
     bridge::setup_json_logging(config.log_level);
 
-    const sigset_t signals = stop_signals();
+    const sigset_t signals = handled_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 

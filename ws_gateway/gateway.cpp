@@ -77,11 +77,35 @@ void gateway::impl::listen() {
         return false;
     });
 
+    if (!config.tls_cert_file.empty()) server.set_tls_context(load_tls());
     bound_port = bind(acceptor, config.listen_host, config.port, "listen");
     if (!config.admin_host.empty()) admin_port = bind(admin_acceptor, config.admin_host, config.admin_port, "admin listen");
     accept(server, acceptor);
     if (admin_port) accept(admin, admin_acceptor);
     schedule_tick();
+}
+
+optional_tls::context_ptr gateway::impl::load_tls() const {
+    namespace ssl = asio::ssl;
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+    SSL_CTX* native = context->native_handle();
+    // TLS 1.2 and 1.3; for 1.2, forward-secret AEAD suites only (Mozilla's "intermediate").
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_cipher_list(native, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
+        throw std::runtime_error("TLS cipher list refused by OpenSSL");
+    // Idle sockets give their TLS read and write buffers back.
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    std::error_code ec;
+    context->use_certificate_chain_file(config.tls_cert_file, ec);
+    if (ec) throw std::runtime_error("--tls-cert-file " + config.tls_cert_file + ": " + ec.message());
+    context->use_private_key_file(config.tls_key_file, ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("--tls-key-file " + config.tls_key_file + ": " + ec.message());
+    if (SSL_CTX_check_private_key(native) != 1)
+        throw std::runtime_error("--tls-key-file does not match the certificate in --tls-cert-file");
+    return context;
 }
 
 void gateway::impl::accept(server_type& on, asio::ip::tcp::acceptor& from) {
@@ -422,6 +446,18 @@ gateway::~gateway() = default;
 uint16_t gateway::port() const { return impl_->bound_port; }
 
 uint16_t gateway::admin_port() const { return impl_->admin_port; }
+
+void gateway::reload_tls() {
+    asio::post(impl_->io, [this] {
+        if (impl_->config.tls_cert_file.empty()) return spdlog::warn("reload: no TLS configured");
+        try {
+            impl_->server.set_tls_context(impl_->load_tls());
+            spdlog::info("reload: TLS certificate and key read again; new sockets use them");
+        } catch (const std::exception& e) {
+            spdlog::error("reload: keeping the previous TLS certificate: {}", e.what());
+        }
+    });
+}
 
 void gateway::run() { impl_->io.run(); }
 

@@ -29,6 +29,9 @@ struct gateway_config {
     std::size_t max_connections_per_address = 256;
     double client_messages_per_second = 10;
     double client_message_burst = 50;
+    // Native TLS (wss://) on the public listener when both are set: PEM files.
+    std::string tls_cert_file;
+    std::string tls_key_file;
 };
 
 // What the gateway asks of the rest of the worker, from the io thread. Neither may block.
@@ -61,6 +64,10 @@ public:
     // Thread-safe: stops accepting, closes every socket with 1001, and makes run() return
     // once they are gone or the drain timeout passes.
     void shutdown();
+
+    // Thread-safe: reads the TLS certificate and key again for new sockets (SIGHUP); open
+    // sockets keep theirs. On failure the old ones stay, and the error is logged.
+    void reload_tls();
 
     bool wants(const std::string& user_id) const override;
     void deliver(const std::vector<consumers::event>& batch) override;

@@ -19,6 +19,7 @@
 #include "ws_gateway/frame.hpp"
 #include "ws_gateway/gateway.hpp"
 #include "ws_gateway/gateway_metrics.hpp"
+#include "ws_gateway/optional_tls.hpp"
 #include "ws_gateway/socket_registry.hpp"
 
 namespace bridge::gateway {
@@ -110,7 +111,7 @@ struct ws_config : websocketpp::config::asio {
         typedef type::elog_type elog_type;
         typedef strict_request request_type;
         typedef type::response_type response_type;
-        typedef websocketpp::transport::asio::basic_socket::endpoint socket_type;
+        typedef optional_tls::endpoint socket_type;  // TLS when --tls-cert-file is given
         static const bool enable_multithreading = false;
     };
     typedef websocketpp::transport::asio::endpoint<transport_config> transport_type;
@@ -205,6 +206,10 @@ struct gateway::impl {
     bool serve_status(const connection_ptr& con, std::string_view path, bool with_metrics);
 
     void on_admin_http(connection_hdl h);
+
+    // Loads --tls-cert-file and --tls-key-file into a new context for the sockets to come.
+    // Throws std::runtime_error naming the file or setting that failed.
+    optional_tls::context_ptr load_tls() const;
 
     void on_tcp_pre_init(connection_hdl h);
 

@@ -125,7 +125,7 @@ class Bridge:
     def wait_ready(self, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.http("/readyz")[0] == 200:
+            if self.http("/readyz", admin=True)[0] == 200:
                 return
             time.sleep(0.1)
         raise TimeoutError("bridge not ready: " + self.logs())
