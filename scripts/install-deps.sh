@@ -5,7 +5,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev libspdlog-dev python3-venv kcat curl openssl nginx)
+      libssl-dev libcli11-dev libspdlog-dev python3-venv kcat curl openssl nginx
+      clang-14 libfuzzer-14-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
