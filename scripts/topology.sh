@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The docker-compose topology without Docker: a real Kafka (scripts/kafka.sh), N bridge
-# workers on 127.0.0.1 and nginx in front with deploy/nginx.conf. For tests, and for people
-# without Docker. `scripts/topology.sh --help` tells how.
+# workers on 127.0.0.1 and nginx in front with deploy/nginx.conf, TLS included (a local
+# certificate from scripts/make-cert.sh). For tests, and for people without Docker.
+# `scripts/topology.sh --help` tells how.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,10 +12,11 @@ usage() {
 Usage: scripts/topology.sh COMMAND [OPTIONS]
 
 Runs the deployment topology on this machine, without Docker:
-  Kafka (scripts/kafka.sh) ─▶ N bridge workers on 127.0.0.1 ─▶ nginx (deploy/nginx.conf)
+  Kafka (scripts/kafka.sh) ─▶ N bridge workers on 127.0.0.1 ─▶ nginx (deploy/nginx.conf, TLS)
 
 Commands:
-  start          start Kafka, create the topics, start the workers and nginx; print the URLs
+  start          start Kafka, create the topics, make a certificate (D/tls, by
+                 scripts/make-cert.sh), start the workers and nginx; print the URLs
   add-worker     start one more worker and reload nginx so new sockets reach it
                  (the other workers and the open sockets are not touched)
   restart-worker NAME
@@ -24,13 +26,13 @@ Commands:
   status         print every process, its pid and URL; exit 1 if one is down
   stop           stop nginx, the workers (SIGTERM: they drain with 1001) and Kafka
   check-nginx    nginx -t on deploy/nginx.conf as docker-compose uses it and as this
-                 script renders it (no process is started)
+                 script renders it, with a throwaway certificate (no process is started)
 
 Options (start; the others read them back from the state directory):
   --dir D          state directory: logs, pids, nginx files, Kafka's store
                    (default: <repo>/.topology)
   --workers N      workers to start (default 3)
-  --http-port P    nginx port on 127.0.0.1 (default 8090)
+  --https-port P   nginx's TLS port on 127.0.0.1 (default 8443)
   --kafka-port P   Kafka port on 127.0.0.1, controller on P+1 (default 29192)
   --topic T        topic the workers read (default agent-events; T.dlq is created too)
   --partitions N   partitions of both topics (default 12)
@@ -38,12 +40,19 @@ Options (start; the others read them back from the state directory):
 Environment:
   BRIDGE_JWT_SECRET  the workers' HS256 secret; if unset, one is made and kept in D/jwt-secret
   BRIDGE_BIN         the bridge executable (default: <repo>/build/bridge/bridge)
+  BRIDGE_ALLOWED_ORIGINS
+                     origins whose pages may open sockets
+                     (default: https://localhost:P,https://127.0.0.1:P, P the TLS port)
+  BRIDGE_TRUSTED_PROXIES
+                     peers whose X-Forwarded-For names the client (default: 127.0.0.1, nginx)
   BRIDGE_*           any other worker setting (see bridge --help), passed to every worker
 
-Workers listen on ports the kernel picks; D/workers lists "name pid port" per line.
-nginx reaches them through a static upstream (least_conn) in D/nginx/nginx-workers.conf,
-rewritten and reloaded by add-worker. Under docker-compose nginx finds replicas through
-Docker's DNS instead, with no reload (docs/deploy.md).
+Workers listen on ports the kernel picks, and each serves /metrics on an admin port of its
+own, also picked by the kernel; D/workers lists "name pid port admin_port" per line.
+Clients reach the workers only through nginx: wss://127.0.0.1:P/ws, with D/tls/ca.pem as
+the CA to trust. nginx reaches them through a static upstream (least_conn) in
+D/nginx/nginx-workers.conf, rewritten and reloaded by add-worker. Under docker-compose
+nginx finds replicas through Docker's DNS instead, with no reload (docs/deploy.md).
 EOF
 }
 
@@ -52,13 +61,13 @@ note() { echo "topology.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- options and state
 
-dir="" workers=3 http_port=8090 kafka_port=29192 topic=agent-events partitions=12 args=()
+dir="" workers=3 https_port=8443 kafka_port=29192 topic=agent-events partitions=12 args=()
 parse_opts() {
   while (($#)); do
     case "$1" in
       --dir) dir="${2:?--dir needs a value}"; shift 2 ;;
       --workers) workers="${2:?--workers needs a value}"; shift 2 ;;
-      --http-port) http_port="${2:?--http-port needs a value}"; shift 2 ;;
+      --https-port) https_port="${2:?--https-port needs a value}"; shift 2 ;;
       --kafka-port) kafka_port="${2:?--kafka-port needs a value}"; shift 2 ;;
       --topic) topic="${2:?--topic needs a value}"; shift 2 ;;
       --partitions) partitions="${2:?--partitions needs a value}"; shift 2 ;;
@@ -71,7 +80,7 @@ parse_opts() {
   [[ "$dir" == /* ]] || dir="$PWD/$dir"
   dir="${dir%/}"
   local n
-  for n in "$workers" "$http_port" "$kafka_port" "$partitions"; do
+  for n in "$workers" "$https_port" "$kafka_port" "$partitions"; do
     if ! [[ "$n" =~ ^[0-9]+$ ]] || ((n < 1)); then die "bad number '$n'"; fi
   done
   [[ "$topic" =~ ^[A-Za-z0-9._-]+$ ]] || die "bad topic name '$topic'"
@@ -79,8 +88,8 @@ parse_opts() {
 
 # Settings of a started topology, read back by the other commands.
 save_state() {
-  printf 'http_port=%s\nkafka_port=%s\ntopic=%s\npartitions=%s\n' \
-    "$http_port" "$kafka_port" "$topic" "$partitions" >"$dir/topology.conf"
+  printf 'https_port=%s\nkafka_port=%s\ntopic=%s\npartitions=%s\n' \
+    "$https_port" "$kafka_port" "$topic" "$partitions" >"$dir/topology.conf"
 }
 
 load_state() {
@@ -88,7 +97,7 @@ load_state() {
   local key value
   while IFS='=' read -r key value; do
     case "$key" in
-      http_port) http_port="$value" ;;
+      https_port) https_port="$value" ;;
       kafka_port) kafka_port="$value" ;;
       topic) topic="$value" ;;
       partitions) partitions="$value" ;;
@@ -105,19 +114,26 @@ bridge_bin() {
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 http_ok() { curl -fs -o /dev/null --max-time 2 "$1"; }
+# The balancer answers over TLS with the topology's certificate, verified against its CA.
+https_ok() { curl -fs -o /dev/null --max-time 2 --cacert "$dir/tls/ca.pem" "https://127.0.0.1:$https_port$1"; }
 
 # ---------------------------------------------------------------- nginx
 
 nginx_cmd() { nginx -p "$dir/nginx/" -c "$dir/nginx/nginx.conf" -e stderr "$@"; }
 nginx_pid() { local p; p="$(cat "$dir/nginx/nginx.pid" 2>/dev/null)" && alive "$p" && echo "$p"; }
 
-# Writes this topology's nginx files into $1: a copy of deploy/nginx.conf, the listen port
-# $2 and a static upstream of the worker ports that follow.
+# Writes this topology's nginx files into $1: a copy of deploy/nginx.conf, the TLS port $2
+# with the certificate in directory $3, and a static upstream of the worker ports that follow.
 render_nginx() {
-  local out="$1" port="$2" p; shift 2
+  local out="$1" port="$2" tls="$3" p; shift 3
   mkdir -p "$out"
   cp "$root/deploy/nginx.conf" "$out/nginx.conf"
-  echo "listen 127.0.0.1:$port;" >"$out/nginx-listen.conf.tmp"
+  {
+    echo "# Written by scripts/topology.sh: TLS on loopback with the certificate of scripts/make-cert.sh."
+    echo "listen 127.0.0.1:$port ssl;"
+    echo "ssl_certificate \"$tls/cert.pem\";"
+    echo "ssl_certificate_key \"$tls/key.pem\";"
+  } >"$out/nginx-listen.conf.tmp"
   {
     echo "# Written by scripts/topology.sh: the workers on loopback. add-worker rewrites it and"
     echo "# reloads nginx (Docker's DNS is not here to find new workers)."
@@ -141,18 +157,21 @@ render_nginx() {
 
 worker_ports() { awk '{print $3}' "$dir/workers" 2>/dev/null; }
 
+# The topology's certificate, made once by scripts/make-cert.sh (kept if already there).
+make_cert() { "$root/scripts/make-cert.sh" --quiet "$dir/tls" || die "could not make a certificate in $dir/tls"; }
+
 start_nginx() {
   command -v nginx >/dev/null || die "nginx not found (apt-get install nginx)"
-  port_busy "$http_port" && die "port $http_port is already in use (choose --http-port)"
+  port_busy "$https_port" && die "port $https_port is already in use (choose --https-port)"
   # shellcheck disable=SC2046
-  render_nginx "$dir/nginx" "$http_port" $(worker_ports)
+  render_nginx "$dir/nginx" "$https_port" "$dir/tls" $(worker_ports)
   nginx_cmd -t -q || die "nginx rejects $dir/nginx/nginx.conf"
   # Foreground master in its own session; logs (access on stdout, errors on stderr) to a file.
   nohup setsid nginx -p "$dir/nginx/" -c "$dir/nginx/nginx.conf" -e stderr -g 'daemon off;' \
     >>"$dir/nginx/nginx.log" 2>&1 </dev/null &
   local i
   for ((i = 0; i < 100; i++)); do
-    nginx_pid >/dev/null && port_busy "$http_port" && return 0
+    nginx_pid >/dev/null && https_ok /healthz && return 0
     sleep 0.1
   done
   tail -n 20 "$dir/nginx/nginx.log" >&2 || true
@@ -173,7 +192,7 @@ reload_nginx() {
   local master before now pid i retired
   master="$(nginx_pid)" || die "nginx is not running"
   # shellcheck disable=SC2046
-  render_nginx "$dir/nginx" "$http_port" $(worker_ports)
+  render_nginx "$dir/nginx" "$https_port" "$dir/tls" $(worker_ports)
   nginx_cmd -t -q || die "nginx rejects the new upstream in $dir/nginx/nginx-workers.conf"
   before="$(pgrep -P "$master" | sort)"
   nginx_cmd -s reload 2>>"$dir/nginx/nginx.log"
@@ -191,10 +210,10 @@ reload_nginx() {
 
 # ---------------------------------------------------------------- workers
 
-# Starts worker $1 on port $2 (default: one the kernel picks), waits until it listens and
-# is ready, records it in $dir/workers.
+# Starts worker $1 on port $2 (default: one the kernel picks) with an admin port the kernel
+# picks, waits until it listens and is ready, records it in $dir/workers.
 start_worker() {
-  local name="$1" want="${2:-0}" bin log pidfile pid port="" i
+  local name="$1" want="${2:-0}" bin log pidfile pid port="" admin="" i
   bin="$(bridge_bin)"
   log="$dir/$name.log" pidfile="$dir/$name.pid"
   rm -f "$pidfile"
@@ -205,19 +224,20 @@ start_worker() {
   # shellcheck disable=SC2016
   nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
     "$bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$want" \
-    >>"$log" 2>&1 </dev/null &
+    --admin-listen 127.0.0.1:0 >>"$log" 2>&1 </dev/null &
   for ((i = 0; i < 150; i++)); do
-    port="$(tail -c "+$from" "$log" 2>/dev/null | grep -oE 'listening on [^ ]+:[0-9]+' | head -n 1 | grep -oE '[0-9]+$' || true)"
-    # Read after the port: the pid file is written before the worker can print.
+    port="$(logged_port "$log" "$from" 'listening on')"
+    admin="$(logged_port "$log" "$from" 'admin listening on')"
+    # Read after the ports: the pid file is written before the worker can print.
     pid="$(cat "$pidfile" 2>/dev/null || true)"
-    [[ -n "$port" && -n "$pid" ]] && break
+    [[ -n "$port" && -n "$admin" && -n "$pid" ]] && break
     [[ -n "$pid" ]] && ! alive "$pid" && { tail -n 20 "$log" >&2; die "worker $name exited"; }
     sleep 0.1
   done
-  [[ -n "$port" ]] || { tail -n 20 "$log" >&2; die "worker $name did not start listening"; }
-  record_worker "$name" "$pid" "$port"
+  [[ -n "$port" && -n "$admin" ]] || { tail -n 20 "$log" >&2; die "worker $name did not start listening"; }
+  record_worker "$name" "$pid" "$port" "$admin"
   for ((i = 0; i < 300; i++)); do
-    http_ok "http://127.0.0.1:$port/readyz" && return 0
+    http_ok "http://127.0.0.1:$admin/readyz" && return 0
     alive "$pid" || break
     sleep 0.1
   done
@@ -225,21 +245,37 @@ start_worker() {
   die "worker $name (pid $pid, port $port) did not become ready"
 }
 
-# Writes "name pid port" into $dir/workers, in place of that worker's line if it has one.
+# The port of the first log line "MSG HOST:PORT" in log $1 from byte $2 (the worker's JSON
+# lines: "msg":"listening on 127.0.0.1:8080 ...", "msg":"admin listening on ...").
+logged_port() {
+  tail -c "+$2" "$1" 2>/dev/null | grep -oE "\"msg\":\"$3 [^ \"]+:[0-9]+" | head -n 1 | grep -oE '[0-9]+$' || true
+}
+
+# Writes "name pid port admin_port" into $dir/workers, in place of that worker's line if it
+# has one.
 record_worker() {
-  awk -v w="$1" -v line="$1 $2 $3" '$1 == w {print line; found = 1; next} {print}
+  awk -v w="$1" -v line="$1 $2 $3 $4" '$1 == w {print line; found = 1; next} {print}
     END {if (!found) print line}' "$dir/workers" >"$dir/workers.tmp"
   mv -f "$dir/workers.tmp" "$dir/workers"
 }
 
-# Exports BRIDGE_JWT_SECRET for workers started after `start`.
+# Exports BRIDGE_JWT_SECRET for workers started after `start`, and the settings every
+# worker of the topology shares unless the environment sets them.
 need_secret() {
   if [[ -z "${BRIDGE_JWT_SECRET:-}" ]]; then
     [[ -f "$dir/jwt-secret" ]] || die "BRIDGE_JWT_SECRET is not set (start had it from the environment)"
     BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
   fi
   export BRIDGE_JWT_SECRET
+  worker_defaults
   ulimit -n "$(ulimit -Hn)"
+}
+
+# Pages served from the balancer's own origin may open sockets; nginx (127.0.0.1) is the
+# proxy whose X-Forwarded-For names the client.
+worker_defaults() {
+  export BRIDGE_ALLOWED_ORIGINS="${BRIDGE_ALLOWED_ORIGINS-https://localhost:$https_port,https://127.0.0.1:$https_port}"
+  export BRIDGE_TRUSTED_PROXIES="${BRIDGE_TRUSTED_PROXIES-127.0.0.1}"
 }
 
 stop_pid() {
@@ -252,10 +288,11 @@ stop_pid() {
 }
 
 print_urls() {
-  local name pid port
-  echo "balancer   ws://127.0.0.1:$http_port/ws   http://127.0.0.1:$http_port/readyz"
-  while read -r name pid port; do
-    echo "worker $name  http://127.0.0.1:$port/metrics   (pid $pid)"
+  local name pid port admin
+  echo "balancer   wss://127.0.0.1:$https_port/ws   https://127.0.0.1:$https_port/readyz"
+  echo "ca         $dir/tls/ca.pem (e.g. curl --cacert $dir/tls/ca.pem https://127.0.0.1:$https_port/readyz)"
+  while read -r name pid port admin; do
+    echo "worker $name  http://127.0.0.1:$admin/metrics   (pid $pid, sockets on port $port)"
   done <"$dir/workers"
   echo "kafka      127.0.0.1:$kafka_port   topics $topic, $topic.dlq ($partitions partitions)"
   if [[ -f "$dir/jwt-secret" ]]; then
@@ -291,6 +328,8 @@ cmd_start() {
     BRIDGE_JWT_SECRET="$(cat "$dir/jwt-secret")"
   fi
   export BRIDGE_JWT_SECRET
+  worker_defaults
+  make_cert
   # Sockets are files: let workers and nginx have as many as the hard limit allows.
   ulimit -n "$(ulimit -Hn)"
   # Anything that fails from here stops what was started.
@@ -317,9 +356,9 @@ cmd_add_worker() {
   n=$(($(wc -l <"$dir/workers") + 1))
   start_worker "w$n"
   reload_nginx
-  local port
-  port="$(awk -v w="w$n" '$1 == w {print $3}' "$dir/workers")"
-  echo "worker w$n  http://127.0.0.1:$port/metrics   (nginx reloaded)"
+  local admin
+  admin="$(awk -v w="w$n" '$1 == w {print $4}' "$dir/workers")"
+  echo "worker w$n  http://127.0.0.1:$admin/metrics   (nginx reloaded)"
 }
 
 cmd_restart_worker() {
@@ -331,7 +370,7 @@ cmd_restart_worker() {
   load_state
   line="$(awk -v w="$name" '$1 == w' "$dir/workers")"
   [[ -n "$line" ]] || die "no worker $name in $dir/workers"
-  read -r _ pid port <<<"$line"
+  read -r _ pid port _ <<<"$line"
   need_secret
   started=$SECONDS
   # SIGTERM: the worker stops accepting and closes its sockets with 1001; nginx sends the
@@ -355,23 +394,25 @@ cmd_status() {
   parse_opts "$@"
   ((${#args[@]} == 0)) || die "unexpected argument '${args[0]}'"
   load_state
-  local down=0 name pid port pid_n
+  local down=0 name pid port admin pid_n
   if "$root/scripts/kafka.sh" status --port "$kafka_port" >/dev/null 2>&1; then
     echo "kafka      up    127.0.0.1:$kafka_port"
   else
     echo "kafka      down  127.0.0.1:$kafka_port"; down=1
   fi
-  while read -r name pid port; do
-    if alive "$pid" && http_ok "http://127.0.0.1:$port/readyz"; then
-      echo "worker $name  ready http://127.0.0.1:$port   (pid $pid)"
+  while read -r name pid port admin; do
+    if alive "$pid" && http_ok "http://127.0.0.1:$admin/readyz"; then
+      echo "worker $name  ready http://127.0.0.1:$admin/metrics   (pid $pid, sockets on port $port)"
     elif alive "$pid"; then
-      echo "worker $name  not ready http://127.0.0.1:$port   (pid $pid)"; down=1
+      echo "worker $name  not ready http://127.0.0.1:$admin/readyz   (pid $pid)"; down=1
     else
       echo "worker $name  down  (pid $pid)"; down=1
     fi
   done <"$dir/workers"
-  if pid_n="$(nginx_pid)"; then
-    echo "balancer   up    ws://127.0.0.1:$http_port/ws   (pid $pid_n)"
+  if pid_n="$(nginx_pid)" && https_ok /healthz; then
+    echo "balancer   up    wss://127.0.0.1:$https_port/ws   (pid $pid_n)"
+  elif pid_n="$(nginx_pid)"; then
+    echo "balancer   up, but https://127.0.0.1:$https_port/healthz fails   (pid $pid_n)"; down=1
   else
     echo "balancer   down"; down=1
   fi
@@ -380,7 +421,7 @@ cmd_status() {
 
 # Stops everything recorded in $dir; settings already loaded.
 cmd_stop_loaded() {
-  local pid name port
+  local pid name port admin
   if pid="$(nginx_pid)"; then
     # Fast shutdown: a graceful one would wait for every WebSocket to close.
     kill -TERM "$pid" 2>/dev/null || true
@@ -388,10 +429,10 @@ cmd_stop_loaded() {
     echo "nginx stopped (pid $pid)"
   fi
   if [[ -f "$dir/workers" ]]; then
-    while read -r name pid port; do
+    while read -r name pid port admin; do
       if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
     done <"$dir/workers"
-    while read -r name pid port; do
+    while read -r name pid port admin; do
       stop_pid "$pid"
       echo "worker $name stopped (pid $pid)"
     done <"$dir/workers"
@@ -417,15 +458,20 @@ cmd_check_nginx() {
   tmp="$(mktemp -d)"
   # shellcheck disable=SC2064
   trap "rm -rf '$tmp'" RETURN
-  # As docker-compose runs it: the files of deploy/ as they are.
+  # nginx -t loads the certificate: a throwaway one (scripts/make-cert.sh).
+  "$root/scripts/make-cert.sh" --quiet "$tmp/tls" || die "could not make a certificate"
+  # As docker-compose runs it: the files of deploy/ as they are, with the directory mounted
+  # at /etc/nginx/tls here.
   mkdir -p "$tmp/docker"
-  if nginx -t -q -p "$tmp/docker/" -c "$root/deploy/nginx.conf" -e stderr >/dev/null; then
+  cp "$root/deploy/nginx.conf" "$root/deploy/nginx-workers.conf" "$tmp/docker/"
+  sed "s#/etc/nginx/tls/#$tmp/tls/#g" "$root/deploy/nginx-listen.conf" >"$tmp/docker/nginx-listen.conf"
+  if nginx -t -q -p "$tmp/docker/" -c "$tmp/docker/nginx.conf" -e stderr >/dev/null; then
     echo "deploy/nginx.conf (docker-compose): ok"
   else
     echo "deploy/nginx.conf (docker-compose): FAILED" >&2; ok=1
   fi
   # As this script runs it: the same file beside a static upstream.
-  render_nginx "$tmp/local" 18090 18101 18102 18103
+  render_nginx "$tmp/local" 18443 "$tmp/tls" 18101 18102 18103
   if nginx -t -q -p "$tmp/local/" -c "$tmp/local/nginx.conf" -e stderr >/dev/null; then
     echo "deploy/nginx.conf (scripts/topology.sh): ok"
   else
