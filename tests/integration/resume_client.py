@@ -15,9 +15,10 @@ from conftest import make_token
 
 
 class ResumingClient:
-    def __init__(self, user, urls):
+    def __init__(self, user, urls, **connect_kw):
         self.user = user
         self.urls = list(urls)
+        self.connect_kw = connect_kw  # more arguments for websockets' connect, e.g. ssl=
         self.last_id = None
         self.first_connect_ms = None
         self.ids = set()          # every id seen, over all connections
@@ -48,7 +49,7 @@ class ResumingClient:
             try:
                 ws = await connect(f"{url}?{self._query()}",
                                    additional_headers={"Authorization": "Bearer " + make_token(self.user)},
-                                   open_timeout=5, max_size=None)
+                                   open_timeout=5, max_size=None, **self.connect_kw)
             except (OSError, InvalidHandshake, asyncio.TimeoutError):
                 turn += 1
                 await asyncio.sleep(0.1)
