@@ -12,13 +12,16 @@
 #include <rapidjson/stringbuffer.h>
 
 #include "schemas/embedded_schemas.hpp"
+#include "schemas/schema_feed.hpp"
 #include "schemas/surrogates.hpp"
 
 namespace bridge::schemas {
 
 namespace {
 
-constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+// Recursive parsing is safe here: a handler refuses to open a level past the depth cap, so
+// the parser's own recursion is bounded by it. It is also faster than the iterative parser.
+constexpr unsigned parse_flags = rapidjson::kParseValidateEncodingFlag;
 
 enum class field { other, type, user_id, run_id, thread_id, ts, payload };
 
@@ -40,121 +43,133 @@ std::string_view trim_value(std::string_view s) {
     return s;
 }
 
-// Why a SAX pass stopped early, besides a parse error.
+// Why the pass stopped early, besides a parse error or a schema failure.
 enum class stop { none, too_deep, surrogate };
 
-// Feeds SAX events to a schema validator, at a cost linear in the events whatever their
-// nesting. RapidJSON's validator walks every open level on each event, so it only sees the
-// levels its schema can constrain (`schema_depth`): containers one level deeper reach it
-// empty, with their member count, and nothing below them. Nesting past `max_depth` stops
-// the pass, as does a string that decodes to a lone surrogate.
-class schema_feed {
-public:
-    schema_feed(rapidjson::SchemaValidator& v, std::size_t schema_depth, std::size_t max_depth)
-        : validator_(v), schema_depth_(schema_depth), max_depth_(max_depth) {}
-
-    std::size_t depth() const { return depth_; }
-    stop stopped() const { return stopped_; }
-
-    bool Null() { return !seen() || validator_.Null(); }
-    bool Bool(bool b) { return !seen() || validator_.Bool(b); }
-    bool Int(int i) { return !seen() || validator_.Int(i); }
-    bool Uint(unsigned u) { return !seen() || validator_.Uint(u); }
-    bool Int64(int64_t i) { return !seen() || validator_.Int64(i); }
-    bool Uint64(uint64_t u) { return !seen() || validator_.Uint64(u); }
-    bool Double(double d) { return !seen() || validator_.Double(d); }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return !seen() || validator_.RawNumber(s, n, copy); }
-    bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        if (has_lone_surrogate(std::string_view(s, n))) return halt(stop::surrogate);
-        return !seen() || validator_.String(s, n, copy);
-    }
-    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        if (has_lone_surrogate(std::string_view(s, n))) return halt(stop::surrogate);
-        return !seen() || validator_.Key(s, n, copy);
-    }
-    bool StartObject() { return open() && (!container_seen() || validator_.StartObject()); }
-    bool EndObject(rapidjson::SizeType members) {
-        const bool ok = !container_seen() || validator_.EndObject(members);
-        --depth_;
-        return ok;
-    }
-    bool StartArray() { return open() && (!container_seen() || validator_.StartArray()); }
-    bool EndArray(rapidjson::SizeType elements) {
-        const bool ok = !container_seen() || validator_.EndArray(elements);
-        --depth_;
-        return ok;
-    }
-
-private:
-    // Keys and scalars inside the open containers; containers (depth counted after opening).
-    bool seen() const { return depth_ <= schema_depth_; }
-    bool container_seen() const { return depth_ <= schema_depth_ + 1; }
-    bool open() { return ++depth_ <= max_depth_ || halt(stop::too_deep); }
-    bool halt(stop why) {
-        stopped_ = why;
-        return false;
-    }
-
-    rapidjson::SchemaValidator& validator_;
-    std::size_t schema_depth_;
-    std::size_t max_depth_;
-    std::size_t depth_ = 0;
-    stop stopped_ = stop::none;
-};
-
-// SAX handler: feeds the envelope's schema and records where each top-level field's JSON
-// text lies in the value, so the frame can reuse it unchanged.
+// The record's one SAX pass. It refuses nesting past the cap and strings that decode to a
+// lone surrogate, records where each top-level field's JSON text lies (the frame reuses it
+// unchanged), feeds the envelope's schema, and feeds the payload to the schema of its type:
+// to that one if the type came first, else to every payload schema, one chosen at the end.
 class envelope_scanner {
 public:
-    envelope_scanner(schema_feed& feed, const rapidjson::MemoryStream& s, std::string_view text, envelope& out)
-        : feed_(feed), stream_(s), text_(text), out_(out) {}
+    // `entered` and `live` are scratch space kept by the caller, so a record allocates nothing.
+    envelope_scanner(schema_feed& envelope_feed, std::vector<schema_feed>& payload_feeds,
+                     const std::vector<std::string_view>& payload_types, std::vector<char>& entered,
+                     std::vector<schema_feed*>& live, std::size_t max_depth, const rapidjson::MemoryStream& s,
+                     std::string_view text, envelope& out)
+        : envelope_feed_(envelope_feed),
+          payload_feeds_(payload_feeds),
+          payload_types_(payload_types),
+          entered_(entered),
+          live_(live),
+          max_depth_(max_depth),
+          stream_(s),
+          text_(text),
+          out_(out) {}
 
-    bool duplicate() const { return duplicate_; }
+    stop stopped() const { return stopped_; }
+    // The payload feed of a critical type, if the payload reached it; null for other types.
+    const schema_feed* payload_feed_of(std::string_view type) const {
+        for (std::size_t i = 0; i < payload_types_.size(); ++i)
+            if (payload_types_[i] == type) return i < entered_.size() && entered_[i] ? &payload_feeds_[i] : nullptr;
+        return nullptr;
+    }
 
-    bool Null() { return scalar() && feed_.Null(); }
-    bool Bool(bool b) { return scalar() && feed_.Bool(b); }
-    bool Int(int i) { return scalar() && feed_.Int(i); }
-    bool Uint(unsigned u) { return scalar() && feed_.Uint(u); }
-    bool Int64(int64_t i) { return scalar() && feed_.Int64(i); }
-    bool Uint64(uint64_t u) { return scalar() && feed_.Uint64(u); }
-    bool Double(double d) { return scalar() && feed_.Double(d); }
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return scalar() && feed_.RawNumber(s, n, copy); }
+    bool Null() { return scalar() && each([](schema_feed& f) { return f.Null(); }); }
+    bool Bool(bool b) { return scalar() && each([b](schema_feed& f) { return f.Bool(b); }); }
+    bool Int(int i) { return scalar() && each([i](schema_feed& f) { return f.Int(i); }); }
+    bool Uint(unsigned u) { return scalar() && each([u](schema_feed& f) { return f.Uint(u); }); }
+    bool Int64(int64_t i) { return scalar() && each([i](schema_feed& f) { return f.Int64(i); }); }
+    bool Uint64(uint64_t u) { return scalar() && each([u](schema_feed& f) { return f.Uint64(u); }); }
+    bool Double(double d) { return scalar() && each([d](schema_feed& f) { return f.Double(d); }); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+        return scalar() && each([=](schema_feed& f) { return f.RawNumber(s, n, copy); });
+    }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        if (feed_.depth() == 1) {
+        if (has_lone_surrogate({s, n})) return halt(stop::surrogate);
+        if (depth_ == 1) {
             if (current_ == field::type) out_.type.assign(s, n);
             if (current_ == field::user_id) out_.user_id.assign(s, n);
             if (current_ == field::run_id) out_.run_id.assign(s, n);
             if (current_ == field::thread_id) out_.thread_id.assign(s, n);
         }
-        return scalar() && feed_.String(s, n, copy);
+        return scalar() && each([=](schema_feed& f) { return f.String(s, n, copy); });
     }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        if (feed_.depth() == 1) {
+        if (has_lone_surrogate({s, n})) return halt(stop::surrogate);
+        if (depth_ == 1) {
             current_ = field_of(std::string_view(s, n));
-            // A repeated known field could be read differently by other consumers: refuse it.
-            const unsigned bit = 1u << static_cast<unsigned>(current_);
-            if (current_ != field::other && (seen_ & bit)) duplicate_ = true;
-            seen_ |= bit;
             value_start_ = stream_.Tell();
         }
-        return !duplicate_ && feed_.Key(s, n, copy);
+        return each([=](schema_feed& f) { return f.Key(s, n, copy); });
     }
     bool StartObject() {
-        if (feed_.depth() == 1 && current_ == field::payload) payload_start_ = stream_.Tell();
-        return feed_.StartObject();
+        if (++depth_ > max_depth_) return halt(stop::too_deep);
+        // The recursive parser reports a container after taking its bracket.
+        if (depth_ == 2 && current_ == field::payload) {
+            payload_start_ = stream_.Tell() - 1;
+            start_payload();
+        }
+        return each([](schema_feed& f) { return f.StartObject(); });
     }
     bool EndObject(rapidjson::SizeType members) {
-        if (feed_.depth() == 2 && current_ == field::payload)
-            out_.payload_json = text_.substr(payload_start_, stream_.Tell() + 1 - payload_start_);
-        return feed_.EndObject(members);
+        const bool ok = each([members](schema_feed& f) { return f.EndObject(members); });
+        if (depth_ == 2 && in_payload_) {
+            out_.payload_json = text_.substr(payload_start_, stream_.Tell() - payload_start_);
+            in_payload_ = false;
+        }
+        --depth_;
+        return ok;
     }
-    bool StartArray() { return feed_.StartArray(); }
-    bool EndArray(rapidjson::SizeType elements) { return feed_.EndArray(elements); }
+    bool StartArray() {
+        if (++depth_ > max_depth_) return halt(stop::too_deep);
+        return each([](schema_feed& f) { return f.StartArray(); });
+    }
+    bool EndArray(rapidjson::SizeType elements) {
+        const bool ok = each([elements](schema_feed& f) { return f.EndArray(elements); });
+        --depth_;
+        return ok;
+    }
 
 private:
+    // The payload's schema: the type's if it is known by now, else every one.
+    void start_payload() {
+        in_payload_ = true;
+        const bool type_known = !out_.type_json.empty();
+        live_.clear();
+        payload_reach_ = 0;
+        entered_.assign(payload_types_.size(), 0);
+        for (std::size_t i = 0; i < payload_types_.size(); ++i) {
+            entered_[i] = !type_known || payload_types_[i] == out_.type;
+            if (!entered_[i]) continue;
+            payload_feeds_[i].reset();
+            live_.push_back(&payload_feeds_[i]);
+            payload_reach_ = std::max(payload_reach_, payload_feeds_[i].reach());
+        }
+    }
+
+    // Sends an event to the envelope's feed and, inside the payload, to the payload feeds,
+    // each only as deep as it reaches (a feed opens and closes the same levels, so skipping
+    // both ends keeps its depth right). A payload feed that fails stops only itself: the
+    // type decides at the end which counts.
+    template <typename Event>
+    bool each(Event&& event) {
+        if (depth_ <= envelope_feed_.reach() && !event(envelope_feed_)) return false;
+        if (!in_payload_ || depth_ - 1 > payload_reach_) return true;
+        for (std::size_t i = 0; i < live_.size();) {
+            if (event(*live_[i])) {
+                ++i;
+                continue;
+            }
+            live_[i] = live_.back();
+            live_.pop_back();
+        }
+        return true;
+    }
+
     // Records the text of a top-level scalar; always continues.
     bool scalar() {
-        if (feed_.depth() != 1) return true;
+        if (depth_ != 1) return true;
         const std::string_view raw = trim_value(text_.substr(value_start_, stream_.Tell() - value_start_));
         switch (current_) {
             case field::type: out_.type_json = raw; break;
@@ -166,34 +181,28 @@ private:
         return true;
     }
 
-    schema_feed& feed_;
+    bool halt(stop why) {
+        stopped_ = why;
+        return false;
+    }
+
+    schema_feed& envelope_feed_;
+    std::vector<schema_feed>& payload_feeds_;
+    const std::vector<std::string_view>& payload_types_;
+    std::vector<char>& entered_;       // per payload feed: the payload reached it
+    std::vector<schema_feed*>& live_;  // payload feeds entered that have not failed
+    std::size_t payload_reach_ = 0;    // the deepest any of them reaches
+    std::size_t max_depth_;
     const rapidjson::MemoryStream& stream_;
     std::string_view text_;
     envelope& out_;
+    std::size_t depth_ = 0;
     field current_ = field::other;
-    unsigned seen_ = 0;
-    bool duplicate_ = false;
+    bool in_payload_ = false;
+    stop stopped_ = stop::none;
     std::size_t value_start_ = 0;
     std::size_t payload_start_ = 0;
 };
-
-// How deep an instance a schema can constrain: no deeper than the schema document nests
-// (each instance level needs at least one level of schema). A $ref could recurse: then
-// every level is fed.
-std::size_t constrained_depth(const rapidjson::Value& schema, std::size_t unlimited) {
-    std::size_t deepest = 0;
-    if (schema.IsObject()) {
-        for (const auto& m : schema.GetObject()) {
-            if (std::string_view(m.name.GetString(), m.name.GetStringLength()) == "$ref") return unlimited;
-            deepest = std::max(deepest, constrained_depth(m.value, unlimited));
-        }
-    } else if (schema.IsArray()) {
-        for (const auto& v : schema.GetArray()) deepest = std::max(deepest, constrained_depth(v, unlimited));
-    } else {
-        return 0;
-    }
-    return std::min(unlimited, deepest + 1);
-}
 
 // Names the failing keyword and where, e.g. "required at #/payload"; never values.
 std::string describe(const rapidjson::SchemaValidator& v) {
@@ -218,36 +227,49 @@ std::string_view to_string(reject_reason r) {
 }
 
 struct envelope_validator::impl {
-    // A loaded schema and the one validator this thread reuses for it.
+    // A loaded schema, the one validator this thread reuses for it, and its feed.
     struct checker {
+        std::string_view name;
         rapidjson::Document source;
         std::unique_ptr<rapidjson::SchemaDocument> schema;
         std::unique_ptr<rapidjson::SchemaValidator> validator;
-        std::size_t depth = 0;  // instance levels the schema can constrain
+        schema_shape shape;
     };
 
     std::size_t max_record_bytes;
     std::size_t max_depth;
-    checker envelope_checker;
-    std::map<std::string, checker, std::less<>> payload_checkers;
+    std::unique_ptr<checker> envelope_checker;
+    std::vector<std::unique_ptr<checker>> payload_checkers;
+    std::vector<std::string_view> payload_types;
+    std::vector<schema_feed> payload_feeds;
+    std::vector<char> entered;        // the scanner's scratch space, reused
+    std::vector<schema_feed*> live;
 
-    void load(checker& c, const embedded_schema& s) {
-        c.source.Parse(s.json.data(), s.json.size());
-        if (c.source.HasParseError())
+    std::unique_ptr<checker> load(const embedded_schema& s) const {
+        auto c = std::make_unique<checker>();
+        c->name = s.name;
+        c->source.Parse(s.json.data(), s.json.size());
+        if (c->source.HasParseError())
             throw std::runtime_error("schema " + std::string(s.name) + " is not valid JSON");
-        c.schema = std::make_unique<rapidjson::SchemaDocument>(c.source);
-        c.validator = std::make_unique<rapidjson::SchemaValidator>(*c.schema);
-        c.depth = constrained_depth(c.source, max_depth);
+        c->schema = std::make_unique<rapidjson::SchemaDocument>(c->source);
+        c->validator = std::make_unique<rapidjson::SchemaValidator>(*c->schema);
+        c->shape = schema_shape::of(c->source, max_depth);
+        return c;
     }
 
     impl(std::size_t max_bytes, std::size_t depth_cap) : max_record_bytes(max_bytes), max_depth(depth_cap) {
         for (const auto& s : embedded_schemas()) {
-            if (s.name == "envelope")
-                load(envelope_checker, s);
-            else
-                load(payload_checkers[std::string(s.name)], s);
+            if (s.name == "envelope") {
+                envelope_checker = load(s);
+                continue;
+            }
+            payload_checkers.push_back(load(s));
+            payload_types.push_back(payload_checkers.back()->name);
         }
-        if (!envelope_checker.validator) throw std::runtime_error("envelope schema missing");
+        if (!envelope_checker) throw std::runtime_error("envelope schema missing");
+        for (const auto& c : payload_checkers) payload_feeds.emplace_back(*c->validator, c->shape);
+        entered.reserve(payload_feeds.size());
+        live.reserve(payload_feeds.size());
     }
 };
 
@@ -270,37 +292,32 @@ reject_reason envelope_validator::validate(const std::string* key, std::string_v
     if (std::memchr(value.data(), '\0', value.size()))
         return fail(reject_reason::not_json, "NUL byte in value");
 
-    // Envelope: one SAX pass validates the schema and locates the fields.
+    // One SAX pass: limits, the envelope's schema, the payload's, and the fields' places.
     out = envelope{};
-    auto& checker = impl_->envelope_checker;
-    checker.validator->Reset();
-    schema_feed feed(*checker.validator, checker.depth, impl_->max_depth);
+    auto& ec = *impl_->envelope_checker;
+    schema_feed feed(*ec.validator, ec.shape);
+    feed.reset();
     rapidjson::MemoryStream stream(value.data(), value.size());
-    envelope_scanner scanner(feed, stream, value, out);
+    impl_->entered.clear();
+    envelope_scanner scanner(feed, impl_->payload_feeds, impl_->payload_types, impl_->entered, impl_->live,
+                             impl_->max_depth, stream, value, out);
     rapidjson::Reader reader;
     const rapidjson::ParseResult parsed = reader.Parse<parse_flags>(stream, scanner);
-    if (feed.stopped() == stop::too_deep)
+    if (scanner.stopped() == stop::too_deep)
         return fail(reject_reason::too_deep, "nested deeper than " + std::to_string(impl_->max_depth));
-    if (feed.stopped() == stop::surrogate) return fail(reject_reason::not_json, "lone surrogate escape");
-    if (scanner.duplicate()) return fail(reject_reason::schema, "repeated top-level field");
-    if (!checker.validator->IsValid()) return fail(reject_reason::schema, describe(*checker.validator));
+    if (scanner.stopped() == stop::surrogate) return fail(reject_reason::not_json, "lone surrogate escape");
+    if (feed.repeated()) return fail(reject_reason::schema, "repeated top-level field");
+    if (!ec.validator->IsValid()) return fail(reject_reason::schema, describe(*ec.validator));
     if (parsed.IsError())
         return fail(reject_reason::not_json, "parse error at byte " + std::to_string(parsed.Offset()));
 
     // The key names the user; the envelope must agree.
     if (*key != out.user_id) return fail(reject_reason::key_mismatch, "key differs from user_id");
 
-    // Payload of a critical type: a second pass over its own text only.
-    const auto it = impl_->payload_checkers.find(out.type);
-    if (it != impl_->payload_checkers.end()) {
-        auto& pc = it->second;
-        pc.validator->Reset();
-        schema_feed payload_feed(*pc.validator, pc.depth, impl_->max_depth);
-        rapidjson::MemoryStream ps(out.payload_json.data(), out.payload_json.size());
-        rapidjson::Reader payload_reader;
-        // These bytes passed the UTF-8, depth and surrogate checks in the first pass.
-        payload_reader.Parse<rapidjson::kParseIterativeFlag>(ps, payload_feed);
-        if (!pc.validator->IsValid()) return fail(reject_reason::schema, out.type + " payload: " + describe(*pc.validator));
+    // The payload of a critical type, checked by its schema in the same pass.
+    if (const schema_feed* payload = scanner.payload_feed_of(out.type)) {
+        if (payload->repeated()) return fail(reject_reason::schema, out.type + " payload: repeated field");
+        if (!payload->valid()) return fail(reject_reason::schema, out.type + " payload: " + describe(payload->validator()));
     }
     return reject_reason::none;
 }
