@@ -233,8 +233,7 @@ bool kafka_reader::stalled() const {
     const int64_t at = loop_at_ms_.load(std::memory_order_relaxed);
     if (at == 0) return false;
     const int64_t age = steady_ms() - at;
-    // Waiting for records returns within 100 ms; a metadata refresh within a few seconds.
-    const bool stuck = age > impl_->config.stall_ms && (busy_.load(std::memory_order_relaxed) || age > 2 * impl_->config.stall_ms);
+    const bool stuck = reader_stalled(age, busy_.load(std::memory_order_relaxed), impl_->config.stall_ms);
     if (stuck && !stall_logged_.exchange(true))
         spdlog::error("reader stalled: no progress for {} ms; not ready until it moves", age);
     if (!stuck && stall_logged_.load(std::memory_order_relaxed) && stall_logged_.exchange(false))

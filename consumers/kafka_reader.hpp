@@ -21,6 +21,13 @@ struct reader_config {
     std::map<std::string, std::string> kafka;  // extra librdkafka properties (security etc.)
 };
 
+// The reader's watchdog rule. `age_ms`: since its loop last came round. Waiting for records
+// comes round within 100 ms and a metadata refresh within seconds, so the loop is stuck
+// when it has been handling records (`busy`) for over stall_ms, or anything for twice that.
+inline bool reader_stalled(int64_t age_ms, bool busy, int64_t stall_ms) {
+    return age_ms > stall_ms && (busy || age_ms > 2 * stall_ms);
+}
+
 // Reads every partition of the configured topics on its own thread (manual assignment,
 // starting at the end; partitions created later are read from their beginning), filters
 // records by key through the sink, validates the envelopes, and hands batches to the sink.

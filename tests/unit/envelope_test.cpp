@@ -356,3 +356,48 @@ TEST_CASE("a string that decodes to a lone surrogate is not_json, wherever it is
     CHECK(validator.validate(&key, record("custom", "{\"a\":\"\\ud83d\"}"), out) == reject_reason::not_json);
     CHECK(validator.validate(&key, record("custom", "{\"a\":\"\\ud83d\\ude00 \xed\x9f\xbf\"}"), out) == reject_reason::none);
 }
+
+TEST_CASE("the payload is checked against its type's schema whether the type comes before or after it") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+    const std::string tail = R"("user_id":"u1","run_id":"r","thread_id":"t","ts":1)";
+    auto type_last = [&](const std::string& type, const std::string& payload) {
+        return "{" + tail + R"(,"payload":)" + payload + R"(,"type":")" + type + "\"}";
+    };
+    CHECK(validator.validate(&key, type_last("tool_executing", R"({"tool":"search"})"), out) == reject_reason::none);
+    CHECK(out.payload_json == R"({"tool":"search"})");
+    CHECK(validator.validate(&key, type_last("tool_executing", R"({"input":1})"), out, &detail) == reject_reason::schema);
+    CHECK(detail.rfind("tool_executing payload:", 0) == 0);
+    CHECK(validator.validate(&key, type_last("agent_completed", R"({"status":"maybe"})"), out) == reject_reason::schema);
+    // A payload valid for one critical type and not another is judged by its own type.
+    CHECK(validator.validate(&key, type_last("agent_completed", R"({"status":"ok"})"), out) == reject_reason::none);
+    CHECK(validator.validate(&key, type_last("custom", R"({"status":"maybe"})"), out) == reject_reason::none);
+}
+
+TEST_CASE("a payload field its schema names may not come twice; unnamed ones may") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    std::string detail;
+    CHECK(validator.validate(&key, record("tool_executing", R"({"tool":"a","tool":"b"})"), out, &detail) ==
+          reject_reason::schema);
+    CHECK(detail == "tool_executing payload: repeated field");
+    CHECK(validator.validate(&key, record("tool_executing", R"({"tool":"a","x":1,"x":2})"), out) == reject_reason::none);
+    // Unnamed members are not fed to the schema, but their contents are still checked.
+    CHECK(validator.validate(&key, record("tool_executing", R"({"tool":"a","x":"\udc00"})"), out) ==
+          reject_reason::not_json);
+    CHECK(validator.validate(&key, record("custom", "{\"x\":" + nested('[', ']', 200) + "}"), out) ==
+          reject_reason::too_deep);
+    // Unnamed top-level members of the envelope likewise.
+    CHECK(validator.validate(&key, object_of({{"type", "\"custom\""}, {"user_id", "\"u1\""}, {"run_id", "\"r\""},
+                                              {"thread_id", "\"t\""}, {"ts", "1"}, {"payload", "{}"},
+                                              {"extra", "{\"a\":[1,2,{\"b\":null}]}"}, {"extra", "2"}}),
+                             out) == reject_reason::none);
+    CHECK(validator.validate(&key, object_of({{"type", "\"custom\""}, {"user_id", "\"u1\""}, {"run_id", "\"r\""},
+                                              {"thread_id", "\"t\""}, {"ts", "1"}, {"payload", "{}"},
+                                              {"schema_version", "1"}, {"schema_version", "1"}}),
+                             out, &detail) == reject_reason::schema);
+    CHECK(detail == "repeated top-level field");
+}
