@@ -50,7 +50,7 @@ std::string outcome(reject_reason r) { return r == reject_reason::none ? "valid"
 
 TEST_CASE("conformance: every case gets its expected outcome") {
     const rapidjson::Document manifest = load_manifest();
-    envelope_validator validator(manifest["max_record_bytes"].GetUint64());
+    envelope_validator validator(manifest["max_record_bytes"].GetUint64(), manifest["max_depth"].GetUint64());
     std::set<std::string> expects;
     for (const auto& c : manifest["cases"].GetArray()) {
         const std::string file = c["file"].GetString();
@@ -68,7 +68,7 @@ TEST_CASE("conformance: every case gets its expected outcome") {
         expects.insert(expect);
     }
     // The set covers acceptance and every reason a single record can be rejected for by content.
-    CHECK(expects == std::set<std::string>{"valid", "missing_key", "not_json", "schema", "key_mismatch"});
+    CHECK(expects == std::set<std::string>{"valid", "missing_key", "not_json", "schema", "key_mismatch", "too_deep"});
 }
 
 TEST_CASE("conformance: every file in the folder is a listed case") {
