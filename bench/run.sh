@@ -2,7 +2,7 @@
 # Benchmark scenarios (issue 6): our bridge and the Node.js baseline, in turn, under the same
 # load, on a scratch Kafka of their own. One command per scenario:
 #
-#   bench/run.sh throughput|latency|idle|fanout|all|smoke|profile
+#   bench/run.sh throughput|latency|idle|idle-tls|fanout|all|smoke|profile
 #
 # Results go to bench/results/<UTC timestamp>/ (smoke: <timestamp>-smoke/): results.json,
 # results.md, latency.svg, and raw/ with every load generator output and bridge log.
@@ -31,7 +31,7 @@ EOF
 
 scenario="${1:-}"
 case "$scenario" in
-  throughput|latency|idle|fanout|all|smoke|profile) ;;
+  throughput|latency|idle|idle-tls|fanout|all|smoke|profile) ;;
   -h|--help|help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -223,6 +223,17 @@ scenario_idle() {
     --source-addrs 8
 }
 
+# Our bridge only: RSS per idle socket over native TLS next to plaintext (bench/idle_tls.py).
+scenario_idle-tls() {
+  local sockets=$((smoke ? 200 : 5000))
+  log "idle-tls: $sockets idle sockets, plaintext then TLS, one worker each"
+  "$root/scripts/make-cert.sh" --quiet "$raw/tls" >&2
+  "$python" "$bench/idle_tls.py" --bridge "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topic "$topic" \
+    --secret "$secret" --cert "$raw/tls/cert.pem" --key "$raw/tls/key.pem" --ca "$raw/tls/ca.pem" \
+    --port "$((http_base + 50))" --sockets "$sockets" --settle-s "$((smoke ? 1 : 3))" --raw "$raw" \
+    --out "$raw/idle-tls.json" | tee "$out/idle-tls.txt" >&2 || die "idle-tls: sockets failed to open"
+}
+
 scenario_fanout() {
   local sockets=$((smoke ? 150 : 1000)) users=$((smoke ? 15 : 100)) warmup=$((smoke ? 0 : 3))
   log "fanout: one worker vs three on the same topic, $sockets sockets over $users users, max rate"
@@ -295,7 +306,7 @@ timed() {
   walls+="${walls:+, }\"$1\": $((SECONDS - t0))"
 }
 case "$scenario" in
-  all|smoke) timed throughput; timed latency; timed idle; timed fanout ;;
+  all|smoke) timed throughput; timed latency; timed idle; timed idle-tls; timed fanout ;;
   *) timed "$scenario" ;;
 esac
 

@@ -96,8 +96,11 @@ optional_tls::context_ptr gateway::impl::load_tls() const {
                                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
         throw std::runtime_error("TLS cipher list refused by OpenSSL");
-    // Idle sockets give their TLS read and write buffers back.
+    // Idle sockets give their TLS read and write buffers back. Sockets live for hours:
+    // resumption is worth less than the memory a session cache and tickets hold.
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(native, 0);
     std::error_code ec;
     context->use_certificate_chain_file(config.tls_cert_file, ec);
     if (ec) throw std::runtime_error("--tls-cert-file " + config.tls_cert_file + ": " + ec.message());
