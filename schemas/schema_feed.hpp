@@ -51,7 +51,7 @@ public:
     bool Uint(unsigned u) { return !passes_scalar() || validator_.Uint(u); }
     bool Int64(int64_t i) { return !passes_scalar() || validator_.Int64(i); }
     bool Uint64(uint64_t u) { return !passes_scalar() || validator_.Uint64(u); }
-    bool Double(double d) { return !passes_scalar() || validator_.Double(d); }
+    bool Double(double d) { return !passes_scalar() || validator_.Double(hashable(d)); }
     bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
         return !passes_scalar() || validator_.RawNumber(s, n, copy);
     }
@@ -73,6 +73,14 @@ public:
     }
 
 private:
+    // RapidJSON 1.1.0's hasher (behind `enum`) casts a double to a 64-bit integer unchecked:
+    // undefined past 2^63. Such a number reaches the schema clamped, still a non-integer
+    // number of its sign, past every bound our schemas set; the frame keeps the record's bytes.
+    static double hashable(double d) {
+        constexpr double limit = 9.0e18;
+        return d > limit ? limit : d < -limit ? -limit : d;
+    }
+
     bool muted() const { return mute_from_ != 0 && depth_ >= mute_from_; }
     // A scalar (or a key's value) inside the open containers; consumes a pending skip.
     bool passes_scalar() {

@@ -50,6 +50,8 @@ void gateway::impl::listen() {
     }
     server.set_max_message_size(config.max_inbound_bytes);
     server.set_pong_timeout(config.pong_timeout_ms);
+    server.set_user_agent("agent-event-bridge");
+    admin.set_user_agent("agent-event-bridge");
     server.set_tcp_pre_init_handler([this](connection_hdl h) { on_tcp_pre_init(h); });
     server.set_validate_handler([this](connection_hdl h) { return on_validate(h); });
     server.set_http_handler([this](connection_hdl h) { on_http(h); });
@@ -123,10 +125,10 @@ void gateway::impl::accept(server_type& on, asio::ip::tcp::acceptor& from) {
             // Out of descriptors (EMFILE, ENFILE) or buffers: a retry at once fails again.
             if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
                 ec == asio::error::no_memory) {
-                spdlog::warn("accept: {}; retrying in 100 ms", ec.message());
-                accept_retry.expires_after(std::chrono::milliseconds(100));
-                accept_retry.async_wait([this, &on, &from](const std::error_code& e) {
-                    if (!e) accept(on, from);
+                log_accept_error(ec);
+                auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+                retry->async_wait([this, &on, &from, retry](const std::error_code& e) {
+                    if (!e) accept(on, from);  // the acceptor may be closed by then: accept() checks
                 });
                 return;
             }
@@ -374,6 +376,14 @@ void gateway::impl::close_socket(connection_hdl h, uint16_t code, const std::str
     con->close(code, why, ec);
 }
 
+// At most one line a second: out of descriptors, every retry fails.
+void gateway::impl::log_accept_error(const std::error_code& ec) {
+    const int64_t now = now_ms();
+    if (now - last_accept_log_ms < 1000) return;
+    last_accept_log_ms = now;
+    spdlog::warn("accept: {}; retrying every 100 ms ({} failures so far)", ec.message(), metrics.accept_errors);
+}
+
 // At most one line a second, however many sockets fall behind at once.
 void gateway::impl::log_slow_reader(std::size_t buffered) {
     const int64_t now = now_ms();
@@ -417,7 +427,6 @@ void gateway::impl::begin_drain() {
     draining = true;
     spdlog::info("draining: closing {} sockets", registry.socket_count());
     tick_timer.cancel();
-    accept_retry.cancel();
     std::error_code ec;
     acceptor.close(ec);
     std::vector<connection_hdl> all;

@@ -157,7 +157,6 @@ struct gateway::impl {
     server_type admin;  // /metrics and health, on the admin address
     asio::ip::tcp::acceptor acceptor{io};
     asio::ip::tcp::acceptor admin_acceptor{io};
-    asio::steady_timer accept_retry{io};
     origin_list origins;
     proxy_list proxies;
     address_limits per_address;
@@ -176,6 +175,7 @@ struct gateway::impl {
     std::condition_variable pace_cv;
     std::unordered_map<uint64_t, int> in_flight;
     int64_t last_slow_log_ms = 0;
+    int64_t last_accept_log_ms = 0;
     uint64_t slow_logs_suppressed = 0;
     asio::steady_timer tick_timer{io};
     asio::steady_timer drain_timer{io};
@@ -206,6 +206,8 @@ struct gateway::impl {
     bool serve_status(const connection_ptr& con, std::string_view path, bool with_metrics);
 
     void on_admin_http(connection_hdl h);
+
+    void log_accept_error(const std::error_code& ec);
 
     // Loads --tls-cert-file and --tls-key-file into a new context for the sockets to come.
     // Throws std::runtime_error naming the file or setting that failed.

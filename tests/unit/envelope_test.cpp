@@ -48,8 +48,13 @@ struct validator_fixture {
     envelope out;
     std::string detail;
 
-    reject_reason check(std::string_view value, const std::string* k) { return validator.validate(k, value, out, &detail); }
-    reject_reason check(std::string_view value) { return check(value, &key); }
+    std::string value;  // the record last checked: `out` points into it
+
+    reject_reason check(std::string record, const std::string* k) {
+        value = std::move(record);
+        return validator.validate(k, value, out, &detail);
+    }
+    reject_reason check(std::string record) { return check(std::move(record), &key); }
 };
 
 const char* const critical_types[] = {"agent_started", "agent_thinking", "tool_executing", "tool_completed",
@@ -192,7 +197,8 @@ TEST_CASE_FIXTURE(validator_fixture, "schema: each critical type with a bad payl
         {"tool_completed", R"({"tool":"search"})"},         // no status
         {"agent_completed", R"({"status":"maybe"})"},       // status not in the enum
     };
-    for (const auto& [type, payload] : bad) {
+    for (const auto& [t, payload] : bad) {
+        const char* type = t;  // CAPTURE takes no structured binding under clang
         CAPTURE(type);
         CHECK(check(record(type, payload)) == reject_reason::schema);
         CHECK(detail.find(std::string(type) + " payload") == 0);
@@ -216,7 +222,8 @@ TEST_CASE_FIXTURE(validator_fixture, "valid: each critical type with a valid pay
         {"tool_completed", R"({"tool":"search","call_id":"c-1","status":"ok","output":[1,2],"duration_ms":12.5})"},
         {"agent_completed", R"({"status":"cancelled","duration_ms":0})"},
     };
-    for (const auto& [type, payload] : good) {
+    for (const auto& [t, payload] : good) {
+        const char* type = t;
         CAPTURE(type);
         CHECK(check(record(type, payload)) == reject_reason::none);
         CHECK(out.type == type);
@@ -262,9 +269,9 @@ TEST_CASE_FIXTURE(validator_fixture, "valid: views are the exact input text, str
     CHECK(out.thread_id_json == R"("t\u002d1")");
     CHECK(out.ts_json == "1763805600000");
     CHECK(out.payload_json == payload);
-    // The views point into the value itself, not at a copy.
-    CHECK(out.payload_json.data() == value.data() + value.find(payload));
-    CHECK(out.ts_json.data() == value.data() + value.find("1763805600000"));
+    // The views point into the record checked (the fixture's copy of it), not at a copy of theirs.
+    CHECK(out.payload_json.data() == this->value.data() + value.find(payload));
+    CHECK(out.ts_json.data() == this->value.data() + value.find("1763805600000"));
 }
 
 TEST_CASE_FIXTURE(validator_fixture, "valid: user_id fields nested in the payload are not the envelope's") {
@@ -366,7 +373,8 @@ TEST_CASE("the payload is checked against its type's schema whether the type com
     auto type_last = [&](const std::string& type, const std::string& payload) {
         return "{" + tail + R"(,"payload":)" + payload + R"(,"type":")" + type + "\"}";
     };
-    CHECK(validator.validate(&key, type_last("tool_executing", R"({"tool":"search"})"), out) == reject_reason::none);
+    const std::string searched = type_last("tool_executing", R"({"tool":"search"})");
+    CHECK(validator.validate(&key, searched, out) == reject_reason::none);
     CHECK(out.payload_json == R"({"tool":"search"})");
     CHECK(validator.validate(&key, type_last("tool_executing", R"({"input":1})"), out, &detail) == reject_reason::schema);
     CHECK(detail.rfind("tool_executing payload:", 0) == 0);
@@ -400,4 +408,17 @@ TEST_CASE("a payload field its schema names may not come twice; unnamed ones may
                                               {"schema_version", "1"}, {"schema_version", "1"}}),
                              out, &detail) == reject_reason::schema);
     CHECK(detail == "repeated top-level field");
+}
+
+TEST_CASE("numbers past 2^63 where a payload schema has an enum are judged, not undefined") {
+    envelope_validator validator(1 << 20);
+    const std::string key = "u1";
+    envelope out;
+    for (const char* n : {"1e308", "-1e308", "2e19", "-1e19"}) {
+        CAPTURE(n);
+        CHECK(validator.validate(&key, record("agent_completed", std::string(R"({"status":)") + n + "}"), out) ==
+              reject_reason::schema);
+        const std::string ok = record("tool_completed", std::string(R"({"tool":"t","status":"ok","duration_ms":)") + n + "}");
+        CHECK(validator.validate(&key, ok, out) == (n[0] == '-' ? reject_reason::schema : reject_reason::none));
+    }
 }
