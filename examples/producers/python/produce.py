@@ -1,13 +1,15 @@
 """Publishes one agent run (five events) for a user to the agent event bridge's topic.
 
 Usage: KAFKA_BROKERS=127.0.0.1:9092 KAFKA_TOPIC=agent-events python produce.py USER_ID RUN_ID [THREAD_ID]
+
+Uses the project's emitter (emitters/python, `pip install -e emitters/python`): it keys each
+record by user id, uses Java's murmur2 partitioner and the idempotent producer, and validates
+every event against the schemas before producing it.
 """
-import json
 import os
 import sys
-import time
 
-from confluent_kafka import KafkaException, Producer
+from agent_events import DeliveryFailed, Emitter
 
 
 def main():
@@ -18,45 +20,23 @@ def main():
     brokers = os.environ.get("KAFKA_BROKERS", "127.0.0.1:9092")
     topic = os.environ.get("KAFKA_TOPIC", "agent-events")
 
-    run = [
-        ("agent_started", {"agent": "research-assistant", "model": "demo", "input": "What is Kafka?"}),
-        ("agent_thinking", {"text": "I should look this up.", "step": 1}),
-        ("tool_executing", {"tool": "web_search", "call_id": "c1", "input": {"q": "Apache Kafka"}}),
-        ("tool_completed", {"tool": "web_search", "call_id": "c1", "status": "ok",
-                            "output": ["Kafka is a distributed event log."], "duration_ms": 120}),
-        ("agent_completed", {"status": "ok", "output": "Kafka is a distributed event log.", "duration_ms": 450}),
-    ]
-
-    producer = Producer({
-        "bootstrap.servers": brokers,
-        # Java's murmur2, so every language puts a user in the same partition (librdkafka's default is crc32).
-        "partitioner": "murmur2_random",
-        # Retries cannot duplicate or reorder; implies acks=all.
-        "enable.idempotence": True,
-    })
-    failures = []
-
-    def on_delivery(err, msg):
-        if err is not None:
-            failures.append(err)
-        else:
-            print(f"delivered to {msg.topic()}[{msg.partition()}] at offset {msg.offset()}")
-
     try:
-        for event_type, payload in run:
-            envelope = {"type": event_type, "user_id": user_id, "run_id": run_id, "thread_id": thread_id,
-                        "ts": int(time.time() * 1000), "payload": payload}
-            # Key = user id: a user's events share a partition, so they stay in order.
-            producer.produce(topic, key=user_id.encode(), value=json.dumps(envelope).encode(),
-                             on_delivery=on_delivery)
-            producer.poll(0)
-    except (BufferError, KafkaException) as e:
+        # close() (the end of the with block) waits until Kafka acknowledged every event.
+        with Emitter(brokers, topic) as emitter:
+            run = emitter.run(user_id, thread_id, run_id=run_id)
+            run.started("research-assistant", model="demo", input="What is Kafka?")
+            run.thinking("I should look this up.", step=1)
+            # A real agent wraps the call instead, which times it and reports errors:
+            #   with run.tool("web_search", input={"q": "Apache Kafka"}) as call:
+            #       call.output = web_search("Apache Kafka")
+            # This demo sends fixed values, so the tests can compare them.
+            run.tool_executing("web_search", call_id="c1", input={"q": "Apache Kafka"})
+            run.tool_completed("web_search", "ok", call_id="c1",
+                               output=["Kafka is a distributed event log."], duration_ms=120)
+            run.completed("ok", output="Kafka is a distributed event log.", duration_ms=450)
+    except DeliveryFailed as e:
         sys.exit(f"produce failed: {e}")
-
-    # Wait until the broker acknowledged every record (or it failed for good).
-    left = producer.flush(30)
-    if left or failures:
-        sys.exit(f"produce failed: {failures[0] if failures else f'{left} records not delivered'}")
+    print(f"delivered run {run_id} of {user_id} to {topic}")
 
 
 if __name__ == "__main__":
