@@ -41,6 +41,14 @@ if [[ ! -x "$root/.venv/bin/python" ]]; then
   python3 -m venv "$root/.venv"
 fi
 "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/requirements.txt"
+# The Python emitter (emitters/python), editable: its sources are used in place, so it is
+# reinstalled only when its pyproject.toml changed (the stamp) or it is not importable.
+emitter_stamp="$root/.venv/.agent-event-emitter.stamp"
+if [[ ! -f "$emitter_stamp" || "$root/emitters/python/pyproject.toml" -nt "$emitter_stamp" ]] ||
+   ! "$root/.venv/bin/python" -c "import agent_events" 2>/dev/null; then
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root/emitters/python"
+  touch "$emitter_stamp"
+fi
 
 # The benchmark's Node.js baseline: its pinned packages, when the lock file changed.
 baseline="$root/bench/baselines/node-bridge"
@@ -52,8 +60,8 @@ fi
 "$root/scripts/kafka.sh" fetch
 
 # Producer examples: fetch and build them here, so the tests only run them. Each step is
-# skipped, or incremental, when nothing changed. (Python's confluent-kafka comes with
-# tests/requirements.txt above.)
+# skipped, or incremental, when nothing changed. (Python's example uses the emitter installed
+# above.)
 examples="$root/examples/producers"
 node_stamp="$examples/node/node_modules/.package-lock.json"
 if [[ ! -f "$node_stamp" || "$examples/node/package-lock.json" -nt "$node_stamp" ]]; then
