@@ -71,6 +71,13 @@ type EventsOfCriticalTypes = { [T in keyof CriticalPayloads]: EventFrame<T, Crit
 
 type Listener<T> = (value: T) => void;
 
+// A token the bridge refused (4004, 4401), with the close that said so.
+interface Refusal {
+  code: number;
+  reason: string;
+  token: string | undefined;
+}
+
 const OPEN = 1;
 
 /**
@@ -160,8 +167,8 @@ export class BridgeClient {
     this.finish("closed", { code: 1000, reason: "client closed" });
   }
 
-  // Opens one socket. `staleToken` is set after 4004/4401: the new token must differ from it.
-  private async open(staleToken: string | undefined): Promise<void> {
+  // Opens one socket. `refused` is set after 4004/4401: the new token must differ from its token.
+  private async open(refused: Refusal | undefined): Promise<void> {
     this.timer = null;
     if (this.stopped) return;
     this.setState("connecting");
@@ -171,11 +178,12 @@ export class BridgeClient {
     try {
       token = await this.opts.token();
     } catch (err) {
-      return this.failAuth(staleToken !== undefined ? 4401 : 0, "token provider failed: " + describe(err));
+      const why = "the token provider failed: " + describe(err);
+      return this.failAuth(refused?.code ?? 0, refused ? `${refused.reason}; ${why}` : why);
     }
     if (this.stopped) return;
-    if (staleToken !== undefined && token === staleToken) {
-      return this.failAuth(4401, "token provider returned the refused token again");
+    if (refused !== undefined && token === refused.token) {
+      return this.failAuth(refused.code, `${refused.reason}; the token provider gave the same token again`);
     }
     this.token = token;
     const first = this.connections++ === 0;
@@ -266,15 +274,15 @@ export class BridgeClient {
     const action = closeAction(code);
     if (action === "stop") return this.finish("closed", { code, reason });
     // After 4004/4401 the next token must be a fresh one.
-    this.retry(code, reason, action === "refresh_token" ? this.token : undefined);
+    this.retry(code, reason, action === "refresh_token" ? { code, reason, token: this.token } : undefined);
   }
 
-  private retry(code: number, reason: string, staleToken?: string): void {
+  private retry(code: number, reason: string, refused?: Refusal): void {
     const delayMs = backoffDelay(this.attempt, this.opts.backoff, this.random);
     this.attempt++;
     this.setState("reconnecting");
     this.emit("reconnecting", { delayMs, attempt: this.attempt, code, reason });
-    this.timer = setTimeout(() => void this.open(staleToken), delayMs);
+    this.timer = setTimeout(() => void this.open(refused), delayMs);
   }
 
   // Closes a socket the client gave up on and handles it as closed with `code`.
