@@ -1,0 +1,146 @@
+// The demo page: every agent run of the user as a live timeline, through the bridge client.
+import { BridgeClient } from "../js/dist/index.js";
+
+const params = new URLSearchParams(location.search);
+const fragment = new URLSearchParams(location.hash.slice(1));
+const token = fragment.get("token");
+const wsUrl = params.get("ws") || `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname || "127.0.0.1"}:8080/ws`;
+const thread = params.get("thread");
+
+const $ = (id) => document.getElementById(id);
+const runs = new Map();   // run_id -> {root, list, tools: Map(call_id -> li), started ts}
+const seen = [];          // events in the order shown: {id, type, run_id, payload}; read by the browser tests
+window.demo = { seen, state: "idle", notices: [] };
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function short(value) {
+  if (value === undefined) return "";
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return text.length > 160 ? text.slice(0, 157) + "…" : text;
+}
+
+function tsMs(ts) {
+  return typeof ts === "number" ? ts : Date.parse(ts);
+}
+
+function notice(text, kind = "error") {
+  const box = $("notice");
+  box.textContent = text;
+  box.className = kind;
+  box.hidden = false;
+  window.demo.notices.push(text);
+}
+
+function setState(state, detail = "") {
+  const badge = $("state");
+  badge.textContent = detail ? `${state} · ${detail}` : state;
+  badge.className = `state state-${state}`;
+  badge.dataset.state = state;
+  window.demo.state = state;
+}
+
+function runCard(event) {
+  let run = runs.get(event.run_id);
+  if (run) return run;
+  $("empty")?.remove();
+  const root = el("section", "run");
+  root.dataset.run = event.run_id;
+  const title = el("h2");
+  const name = el("span", "agent", event.run_id);
+  const outcome = el("span", "outcome", "running");
+  title.append(name, outcome);
+  const meta = el("div", "meta", `run ${event.run_id} · thread ${event.thread_id}`);
+  const list = el("ol", "timeline");
+  root.append(title, meta, list);
+  $("runs").prepend(root);
+  run = { root, name, outcome, meta, list, tools: new Map() };
+  runs.set(event.run_id, run);
+  return run;
+}
+
+function entry(run, event, className, kind, detail) {
+  const li = el("li", className);
+  li.dataset.id = event.id;
+  li.dataset.type = event.type;
+  li.append(el("span", "kind", kind));
+  if (detail) li.append(el("span", "detail", detail));
+  run.list.append(li);
+  return li;
+}
+
+function show(event) {
+  const run = runCard(event);
+  const p = event.payload ?? {};
+  switch (event.type) {
+    case "agent_started":
+      run.name.textContent = p.agent;
+      run.meta.textContent = `run ${event.run_id} · thread ${event.thread_id}${p.model ? " · model " + p.model : ""}`;
+      entry(run, event, "agent_started", "started", short(p.input));
+      break;
+    case "agent_thinking": {
+      const li = entry(run, event, "agent_thinking", "thinking");
+      li.append(el("span", "text", p.text));
+      break;
+    }
+    case "tool_executing": {
+      const li = entry(run, event, "tool", `tool ${p.tool}`, short(p.input));
+      li.append(el("span", "duration pending", "running…"));
+      li.dataset.start = String(tsMs(event.ts));
+      run.tools.set(p.call_id ?? p.tool, li);
+      break;
+    }
+    case "tool_completed": {
+      const li = run.tools.get(p.call_id ?? p.tool);
+      const ms = p.duration_ms ?? (li ? tsMs(event.ts) - Number(li.dataset.start) : undefined);
+      const target = li ?? entry(run, event, "tool", `tool ${p.tool}`);
+      target.classList.add(p.status === "ok" ? "done" : "failed");
+      target.dataset.completedId = event.id;
+      const d = target.querySelector(".duration") ?? target.appendChild(el("span", "duration"));
+      d.className = "duration";
+      d.textContent = `${p.status}${Number.isFinite(ms) ? ` in ${ms} ms` : ""}`;
+      if (p.output !== undefined) target.append(el("div", "detail", "→ " + short(p.output)));
+      break;
+    }
+    case "agent_completed":
+      run.outcome.textContent = `${p.status}${p.duration_ms !== undefined ? ` · ${p.duration_ms} ms` : ""}`;
+      run.outcome.className = `outcome ${p.status}`;
+      entry(run, event, "agent_completed", "completed", short(p.output));
+      break;
+    default:
+      entry(run, event, "custom", event.type, short(p.payload ?? p));
+  }
+  seen.push({ id: event.id, type: event.type, run_id: event.run_id, payload: p });
+  $("counts").textContent = `${seen.length} events`;
+}
+
+$("endpoint").textContent = wsUrl;
+if (!token) {
+  setState("closed");
+  notice("No token: open the page with #token=<jwt> (scripts/demo.sh prints the URL).");
+} else {
+  const client = new BridgeClient({ url: wsUrl, token: () => token, backoff: { baseMs: 250, maxMs: 5000 } });
+  window.demo.client = client;
+  client.on("connecting", () => setState("connecting"));
+  client.on("open", ({ resumed }) => {
+    setState("open", resumed ? "resumed" : "");
+    if (!$("notice").classList.contains("error")) $("notice").hidden = true;
+  });
+  client.on("reconnecting", ({ delayMs, code, reason }) =>
+    setState("reconnecting", `closed ${code}${reason ? " (" + reason + ")" : ""}, retry in ${(delayMs / 1000).toFixed(1)} s`));
+  client.on("auth_failed", ({ code, reason }) =>
+    notice(`Token refused (${code}${reason ? ": " + reason : ""}). Not retrying: reload with a new #token=.`));
+  client.on("closed", ({ code }) => setState("closed", code ? String(code) : ""));
+  client.on("reset", ({ reason }) => {
+    notice(`The bridge could not resume (${reason}): earlier events may be missing above.`, "info");
+  });
+  client.on("server_error", ({ code, message }) => notice(`Bridge: ${code}: ${message}`, "info"));
+  client.on("event", show);
+  if (thread) client.subscribe(thread);
+  client.connect();
+}

@@ -1,0 +1,16 @@
+// The client in Node (the ws package) against a real bridge, for tests/browser/test_node_client.py:
+//   node e2e_node_client.mjs URL TOKEN message|query
+// Prints one JSON line per client event: {"on":"event","seq":...,"id":...} or {"on":"<name>",...}.
+import WebSocket from "ws";
+import { BridgeClient } from "../dist/index.js";
+
+const [url, token, auth] = process.argv.slice(2);
+const client = new BridgeClient({ url, token: () => token, auth, WebSocket, backoff: { baseMs: 100, maxMs: 1000 } });
+const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
+client.on("event", (e) => print({ on: "event", id: e.id, type: e.type, seq: e.payload.seq }));
+for (const name of ["open", "reconnecting", "closed", "auth_failed", "reset", "resumed", "server_error"]) {
+  client.on(name, (v) => print({ on: name, ...v }));
+}
+process.stdin.on("end", () => client.close()); // the test closes stdin to stop
+process.stdin.resume();
+client.connect();

@@ -1,0 +1,227 @@
+"""The demo page in a real Chromium (puppeteer-core, tests/browser/driver.mjs), on a real bridge
+and a real Kafka: a full run rendered, a worker killed and restarted under the page, a bad
+token. Each test saves a screenshot in $BROWSER_SCREENSHOTS (default build/browser-screenshots).
+"""
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+_spec = importlib.util.spec_from_file_location("integration_conftest", os.path.join(ROOT, "tests", "integration", "conftest.py"))
+it = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(it)
+
+kafka = it.kafka  # the session's producer and admin client (a fixture)
+SCREENSHOTS = os.environ.get("BROWSER_SCREENSHOTS", os.path.join(ROOT, "build", "browser-screenshots"))
+
+
+class Worker(it.Bridge):
+    """A bridge worker on a fixed port, so that a restarted one takes the page's sockets back."""
+
+    def __init__(self, topic, port):
+        args = [it.BRIDGE_BIN, "--brokers", it.BROKERS, "--topics", topic, "--listen", f"127.0.0.1:{port}",
+                "--admin-listen", "127.0.0.1:0", "--metadata-refresh-ms", "500", "--log-level", "info"]
+        self.log_path = f"/tmp/bridge-browser-{uuid.uuid4().hex[:8]}.log"
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, BRIDGE_JWT_SECRET=it.SECRET))
+        self.port = port
+        self.admin_port = self._wait_port(r"admin listening on [^:]+:(\d+)")
+        self.url = f"ws://127.0.0.1:{port}/ws"
+        self.wait_ready()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        os.unlink(self.log_path)
+
+
+class Page:
+    """One Chromium page, driven over driver.mjs's stdin/stdout."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(["node", os.path.join(HERE, "driver.mjs")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, cwd=HERE)
+        self.version = self._answer()
+
+    def _answer(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"browser driver exited {self.proc.wait()}")
+        answer = json.loads(line)
+        if not answer["ok"]:
+            raise RuntimeError(answer["error"])
+        return answer["value"]
+
+    def call(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def eval(self, expr):
+        return self.call(op="eval", expr=expr)
+
+    def wait_for(self, expr, timeout=30, what=None):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = self.eval(expr)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what or expr}; page state {self.eval('window.demo.state')}, "
+                             f"console {self.call(op='console')}")
+
+    def screenshot(self, name):
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        return self.call(op="screenshot", path=os.path.join(SCREENSHOTS, name + ".png"))
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site():
+    """clients/ over HTTP: the demo page at /demo/, the built client at /js/dist/."""
+    handler = functools.partial(_Quiet, directory=os.path.join(ROOT, "clients"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def page():
+    p = Page()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def workers():
+    started = []
+
+    def start(topic, port):
+        w = Worker(topic, port)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.close()
+
+
+def agent_run(user, run_id, first_seq, thread="thread-demo"):
+    """A full run, the five critical types; `seq` numbers events across runs."""
+    steps = [
+        ("agent_started", {"agent": "research-assistant", "model": "demo", "input": "What is Kafka?"}),
+        ("agent_thinking", {"text": f"I should look this up ({run_id}).", "step": 1}),
+        ("tool_executing", {"tool": "web_search", "call_id": "c1", "input": {"q": "Apache Kafka"}}),
+        ("tool_completed", {"tool": "web_search", "call_id": "c1", "status": "ok", "duration_ms": 120,
+                            "output": ["Kafka is a distributed event log."]}),
+        ("agent_completed", {"status": "ok", "output": "Kafka is a distributed event log.", "duration_ms": 450}),
+    ]
+    return [it.envelope(user, etype, run_id=run_id, thread_id=thread, payload=dict(payload, seq=first_seq + i))
+            for i, (etype, payload) in enumerate(steps)]
+
+
+def produce(kafka, topic, events):
+    for e in events:
+        kafka.produce(topic, e["user_id"], e)
+    kafka.flush()
+
+
+def open_page(page, site, worker, token):
+    page.call(op="goto", url=f"{site}/demo/?ws={worker.url}#token={token}")
+
+
+def test_page_renders_a_full_run(kafka, site, page, workers):
+    topic = kafka.create_topic(3)
+    worker = workers(topic, it.free_port())
+    user = "ada-" + uuid.uuid4().hex[:6]
+    open_page(page, site, worker, it.make_token(user))
+    page.wait_for("window.demo.state === 'open'", what="the page to connect")
+
+    produce(kafka, topic, agent_run(user, "run-1", 0))
+    page.wait_for("window.demo.seen.length >= 5", what="five events")
+    time.sleep(0.3)
+    seen = page.eval("window.demo.seen")
+    assert [e["type"] for e in seen] == ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
+                                         "agent_completed"]
+    card = page.eval("document.querySelector('section.run').innerText")
+    assert "research-assistant" in card
+    assert "I should look this up (run-1)." in card
+    assert "web_search" in card and "ok in 120 ms" in card
+    assert re.search(r"ok · 450 ms", card), card
+    assert page.eval("document.getElementById('state').dataset.state") == "open"
+    page.screenshot("full_run")
+
+
+def test_page_resumes_across_a_killed_worker(kafka, site, page, workers):
+    topic = kafka.create_topic(3)
+    port = it.free_port()
+    worker = workers(topic, port)
+    user = "bob-" + uuid.uuid4().hex[:6]
+    open_page(page, site, worker, it.make_token(user))
+    page.wait_for("window.demo.state === 'open'", what="the page to connect")
+
+    produce(kafka, topic, agent_run(user, "run-1", 0))
+    page.wait_for("window.demo.seen.length >= 5", what="the first run")
+
+    # The worker dies; the page notices, and the second run is produced while nobody serves it.
+    worker.stop(signal.SIGKILL)
+    page.wait_for("window.demo.state === 'reconnecting'", what="the page to see the worker gone")
+    produce(kafka, topic, agent_run(user, "run-2", 5))
+    time.sleep(1)
+    page.screenshot("worker_down")
+
+    # Another worker on the same port: the page resumes from its last id, then goes live.
+    workers(topic, port)
+    page.wait_for("window.demo.seen.length >= 10", timeout=45, what="the replay of the second run")
+    produce(kafka, topic, agent_run(user, "run-3", 10))
+    page.wait_for("window.demo.seen.length >= 15", what="the third run, live")
+    time.sleep(1)  # anything sent twice would show up by now
+
+    seen = page.eval("window.demo.seen")
+    assert [e["payload"]["seq"] for e in seen] == list(range(15))
+    assert len({e["id"] for e in seen}) == 15
+    assert page.eval("document.querySelectorAll('li[data-id]').length") == 12  # tool_completed joins its call
+    assert page.eval("document.querySelectorAll('section.run').length") == 3
+    assert page.eval("window.demo.state") == "open"
+    page.screenshot("resumed_after_kill")
+
+
+def test_page_with_a_bad_token_says_so_and_stops(kafka, site, page, workers):
+    topic = kafka.create_topic(1)
+    worker = workers(topic, it.free_port())
+    forged = it.make_token("eve", secret="not-the-bridge-secret-0123456789abcdef")
+    open_page(page, site, worker, forged)
+    page.wait_for("window.demo.state === 'closed'", what="the page to give up")
+    notice = page.eval("document.getElementById('notice').innerText")
+    assert "Token refused (4401" in notice and "signature" in notice, notice
+    time.sleep(3)  # no retry with the same token
+    assert worker.metric("bridge_auth_failures_total", reason="signature") == 1
+    assert page.eval("window.demo.state") == "closed"
+    page.screenshot("bad_token")
