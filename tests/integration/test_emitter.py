@@ -9,7 +9,11 @@ import asyncio
 import uuid
 
 import pytest
-from agent_events import AsyncEmitter, Emitter, EventInvalid
+
+try:
+    from agent_events import AsyncEmitter, Emitter, EventInvalid
+except ImportError as e:
+    raise ImportError(f"{e}: the emitter is not installed in this Python; run scripts/install-deps.sh") from e
 
 from conftest import BROKERS, open_socket, receive_events, receive_nothing
 from test_producers import FRAME_FIELDS, PARTITIONS, fresh_user, java_partition
