@@ -98,6 +98,12 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--client-messages-per-second", g.client_messages_per_second,
                    "Client messages (and pings) a socket may send per second on average; past the burst: close 1008")
         ->envname("BRIDGE_CLIENT_MESSAGES_PER_SECOND")->check(CLI::Range(0.1, 100000.0));
+    app.add_option("--auth-timeout-ms", g.auth_timeout_ms,
+                   "A socket opened without a token must send its auth message by then, else close 4408")
+        ->envname("BRIDGE_AUTH_TIMEOUT_MS")->check(CLI::Range(100L, 600000L));
+    app.add_option("--max-pending-auth", g.max_pending_auth,
+                   "Sockets opened without a token that may wait for their auth message at once; then HTTP 503")
+        ->envname("BRIDGE_MAX_PENDING_AUTH")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
     app.add_option("--client-message-burst", g.client_message_burst, "Client messages a socket may send at once")
         ->envname("BRIDGE_CLIENT_MESSAGE_BURST")->check(CLI::Range(1.0, 100000.0));
     app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")

@@ -14,6 +14,38 @@ client_message invalid(std::string why) {
     return m;
 }
 
+// An optional string member: absent, or a string of at most `limit` bytes without a lone
+// surrogate; false (with `error` set) otherwise.
+bool optional_string(const rapidjson::Value& doc, const char* name, std::size_t limit, std::string& out,
+                     std::string& error) {
+    const auto it = doc.FindMember(name);
+    if (it == doc.MemberEnd()) return true;
+    const std::string field(name);
+    if (!it->value.IsString()) return error = "\"" + field + "\" must be a string", false;
+    const std::string_view text(it->value.GetString(), it->value.GetStringLength());
+    if (text.size() > limit) return error = field + " longer than " + std::to_string(limit) + " bytes", false;
+    if (schemas::has_lone_surrogate(text)) return error = field + " holds a lone surrogate escape", false;
+    out.assign(text);
+    return true;
+}
+
+client_message parse_auth(const rapidjson::Document& doc) {
+    client_message m;
+    if (!optional_string(doc, "token", 16384, m.token, m.error) || m.token.empty())
+        return invalid(m.error.empty() ? "auth needs a non-empty string \"token\"" : m.error);
+    if (!optional_string(doc, "resume", 512, m.id, m.error) || !optional_string(doc, "run_id", 256, m.run_id, m.error))
+        return invalid(m.error);
+    const auto since = doc.FindMember("since");
+    if (since != doc.MemberEnd()) {
+        if (!since->value.IsInt64() || since->value.GetInt64() < 0)
+            return invalid("\"since\" must be milliseconds since the epoch, a non-negative integer");
+        m.since_ms = since->value.GetInt64();
+    }
+    if (!m.id.empty() && m.since_ms >= 0) return invalid("give \"resume\" or \"since\", not both");
+    m.what = client_message::kind::auth;
+    return m;
+}
+
 }  // namespace
 
 client_message parse_client_message(std::string_view text) {
@@ -29,6 +61,7 @@ client_message parse_client_message(std::string_view text) {
         m.what = client_message::kind::unsubscribe;
         return m;
     }
+    if (name == "auth") return parse_auth(doc);
     if (name == "resume") {
         const auto id = doc.FindMember("id");
         if (id == doc.MemberEnd() || !id->value.IsString() || id->value.GetStringLength() == 0)

@@ -8,10 +8,14 @@ namespace bridge::gateway {
 
 namespace {
 
-// The token from "Authorization: Bearer <jwt>", else from ?access_token=.
+// The token from "Authorization: Bearer <jwt>", else from ?access_token=. `absent` when the
+// request has neither (a browser that will authenticate with its first message); an
+// Authorization header of another scheme is a token that fails, not an absent one.
 param_status token_of(const connection_ptr& con, std::string& token) {
-    token = bearer_token(con->get_request_header("Authorization"));
-    return token.empty() ? query_param(con->get_resource(), "access_token", token) : param_status::ok;
+    const std::string& authorization = con->get_request_header("Authorization");
+    token = bearer_token(authorization);
+    if (!authorization.empty()) return param_status::ok;
+    return query_param(con->get_resource(), "access_token", token);
 }
 
 // A connection's peer address as text; empty if the socket is already gone.
@@ -183,15 +187,28 @@ bool gateway::impl::on_validate(connection_hdl h) {
             return refuse(refusal_reason::address_limit, websocketpp::http::status_code::too_many_requests,
                           "too many connections from this address\n");
     }
+    std::string raw_token;
+    const param_status given = token_of(con, raw_token);
+    if (given == param_status::malformed)
+        return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
+                      "bad access_token parameter\n");
+    // No token: a browser that authenticates with its first message. Its refusals come
+    // after the upgrade, as close codes it can read; until then it holds no place.
+    if (given == param_status::absent) {
+        if (draining || pending_auth >= config.max_pending_auth)
+            return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
+        if (!read_replay_params(con))
+            return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
+                          "bad resume, since or run_id parameter\n");
+        con->awaiting_auth = true;
+        ++pending_auth;
+        return true;
+    }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
     // socket: it could not deliver, and a resume would splice onto a reader not yet there.
     const bool reading = hooks.ready && hooks.ready();
     if (draining || !reading || registry.socket_count() + handshakes >= config.max_sockets)
         return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
-    std::string raw_token;
-    if (token_of(con, raw_token) == param_status::malformed)
-        return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
-                      "bad access_token parameter\n");
     verified_token token;
     const auth_error err = verifier.verify(raw_token, now_ms() / 1000, token);
     if (err != auth_error::none) {
@@ -298,13 +315,71 @@ void gateway::impl::on_open(connection_hdl h) {
     con->opened = true;
     ++metrics.sockets_open;
     ++metrics.connects;
-    if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
-    con->registered = true;
     con->id = next_socket_id++;
+    if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
+    if (con->awaiting_auth) {
+        ++metrics.sockets_awaiting_auth;
+        con->auth_deadline_ms = now_ms() + config.auth_timeout_ms;
+        awaiting.emplace(con->id, h);
+        return;
+    }
+    join(con, h);
+}
+
+void gateway::impl::join(const connection_ptr& con, connection_hdl h) {
+    con->registered = true;
     // Catching up starts before the socket joins, so no live event slips past the hold.
     if (con->replay_asked) start_replay(con, h);
     if (auto oldest = registry.join(con->user, h))
         close_socket(*oldest, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+}
+
+void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, const client_message& request) {
+    con->awaiting_auth = false;
+    --pending_auth;
+    --metrics.sockets_awaiting_auth;
+    awaiting.erase(con->id);
+    if (request.what != client_message::kind::auth)
+        return close_socket(h, close_bad_request,
+                            request.what == client_message::kind::invalid ? "bad request: " + request.error
+                                                                          : "bad request: the first message must be auth",
+                            disconnect_reason::bad_request);
+    verified_token token;
+    const auth_error err = verifier.verify(request.token, now_ms() / 1000, token);
+    if (err != auth_error::none) {
+        ++metrics.auth_failures[static_cast<std::size_t>(err)];
+        return close_socket(h, close_unauthorized, "token: " + std::string(to_string(err)), disconnect_reason::unauthorized);
+    }
+    const bool reading = hooks.ready && hooks.ready();
+    if (!reading || registry.socket_count() + handshakes >= config.max_sockets)
+        return close_socket(h, close_unavailable, "busy or not ready: retry later", disconnect_reason::unavailable);
+    con->user = std::move(token.subject);
+    con->token_expires_at = token.expires_at;
+    // Where to start: the auth message's resume or since, else the URL's.
+    auto& r = con->replay;
+    r.user_id = con->user;
+    if (!request.id.empty() || request.since_ms >= 0) {
+        r.cursor = request.id;
+        r.since_ms = request.since_ms;
+        r.run_id = request.run_id;
+    }
+    con->replay_asked = !r.cursor.empty() || r.since_ms >= 0;
+    send_control(con, "authenticated", "{\"expires_at\":" + std::to_string(con->token_expires_at) + "}");
+    join(con, h);
+}
+
+std::string gateway::impl::renew_token(const connection_ptr& con, const client_message& request) {
+    verified_token token;
+    const auth_error err = verifier.verify(request.token, now_ms() / 1000, token);
+    if (err != auth_error::none) {
+        ++metrics.auth_failures[static_cast<std::size_t>(err)];
+        return encode_control_frame("error", "{\"code\":\"unauthorized\",\"message\":" +
+                                                 json_string("token: " + std::string(to_string(err))) + "}");
+    }
+    if (token.subject != con->user)
+        return encode_control_frame("error", "{\"code\":\"bad_request\",\"message\":\"a token for another user\"}");
+    con->token_expires_at = token.expires_at;
+    return encode_control_frame("authenticated", "{\"expires_at\":" + std::to_string(con->token_expires_at) + "}");
 }
 
 // Close and fail handlers: the socket is gone; count it once.
@@ -314,6 +389,14 @@ void gateway::impl::on_end(connection_hdl h, disconnect_reason fallback) {
     if (ec) return;
     if (con->validated) --handshakes;  // a validated upgrade that never opened
     con->validated = false;
+    if (con->awaiting_auth) {
+        con->awaiting_auth = false;
+        --pending_auth;
+        if (con->opened) {
+            --metrics.sockets_awaiting_auth;
+            awaiting.erase(con->id);
+        }
+    }
     if (!con->opened) return;
     con->opened = false;
     if (con->catching_up) stop_replay(con->id);
@@ -335,8 +418,12 @@ void gateway::impl::on_message(connection_hdl h, server_type::message_ptr m) {
         request = parse_client_message(m->get_payload());
     else
         request.error = "binary messages are not accepted";
+    if (con->awaiting_auth) return authenticate(con, h, request);
     std::string reply;
     switch (request.what) {
+        case client_message::kind::auth:
+            reply = renew_token(con, request);
+            break;
         case client_message::kind::subscribe:
             con->thread_filter = request.thread_id;
             reply = encode_control_frame("subscribed", "{\"thread_id\":" + json_string(request.thread_id) + "}");
@@ -420,6 +507,16 @@ void gateway::impl::tick() {
         if (ping) con->ping("", ec);
     });
     for (const auto& h : expired) close_socket(h, close_token_expired, "token expired", disconnect_reason::token_expired);
+    // Sockets that never sent their auth message.
+    std::vector<connection_hdl> late;
+    const int64_t now = now_ms();
+    for (const auto& [id, h] : awaiting) {
+        std::error_code ec;
+        auto con = server.get_con_from_hdl(h, ec);
+        if (!ec && con->auth_deadline_ms <= now) late.push_back(h);
+    }
+    for (const auto& h : late)
+        close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
 }
 
 void gateway::impl::begin_drain() {
@@ -431,6 +528,7 @@ void gateway::impl::begin_drain() {
     acceptor.close(ec);
     std::vector<connection_hdl> all;
     registry.for_each([&](const connection_hdl& h) { all.push_back(h); });
+    for (const auto& [id, h] : awaiting) all.push_back(h);
     for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
     if (metrics.sockets_open == 0) return finish();
     drain_timer.expires_after(std::chrono::milliseconds(config.drain_timeout_ms));

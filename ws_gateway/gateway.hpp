@@ -29,6 +29,8 @@ struct gateway_config {
     std::size_t max_connections_per_address = 256;
     double client_messages_per_second = 10;
     double client_message_burst = 50;
+    long auth_timeout_ms = 5000;          // a socket opened without a token must auth by then (4408)
+    std::size_t max_pending_auth = 1024;  // such sockets waiting at once; past it HTTP 503
     // Native TLS (wss://) on the public listener when both are set: PEM files.
     std::string tls_cert_file;
     std::string tls_key_file;

@@ -31,6 +31,11 @@ inline constexpr uint16_t close_pong_timeout = 4003;
 inline constexpr uint16_t close_token_expired = 4004;
 inline constexpr uint16_t close_try_again = 1013;
 inline constexpr uint16_t close_policy = 1008;  // client messages past the rate limit
+// Refusals after the upgrade, which a page can read (it never sees an HTTP status).
+inline constexpr uint16_t close_bad_request = 4400;   // do not retry
+inline constexpr uint16_t close_unauthorized = 4401;  // get a new token
+inline constexpr uint16_t close_auth_timeout = 4408;  // retry
+inline constexpr uint16_t close_unavailable = 4503;   // retry later
 
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
@@ -77,6 +82,8 @@ struct socket_state {
     address_limits::ticket address_ticket;  // its place under --max-connections-per-address
     token_bucket messages;                  // client messages allowed
     bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
+    bool awaiting_auth = false;  // upgraded without a token: its first message must be auth
+    int64_t auth_deadline_ms = 0;
     bool opened = false;
     bool registered = false;
     bool closing = false;
@@ -164,6 +171,8 @@ struct gateway::impl {
     gateway_metrics metrics;
     uint16_t admin_port = 0;
     std::size_t handshakes = 0;  // upgrades validated, not yet open
+    std::size_t pending_auth = 0;  // upgrades without a token, not yet authenticated
+    std::unordered_map<uint64_t, connection_hdl> awaiting;  // open and waiting for auth, by id
     bool draining = false;
     uint16_t bound_port = 0;
     long ticks = 0;
@@ -231,6 +240,15 @@ struct gateway::impl {
     void on_end(connection_hdl h, disconnect_reason fallback);
 
     void on_message(connection_hdl h, server_type::message_ptr m);
+
+    // The first message of a socket opened without a token: auth, or a readable refusal.
+    void authenticate(const connection_ptr& con, connection_hdl h, const client_message& request);
+
+    // A later auth message: a fresh token for the same user extends the socket's life.
+    std::string renew_token(const connection_ptr& con, const client_message& request);
+
+    // The socket joins its user's sockets: replay first if one was asked for.
+    void join(const connection_ptr& con, connection_hdl h);
 
     void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason);
 

@@ -38,6 +38,10 @@ std::string_view to_string(disconnect_reason r) {
         case disconnect_reason::shutdown: return "shutdown";
         case disconnect_reason::error: return "error";
         case disconnect_reason::rate_limited: return "rate_limited";
+        case disconnect_reason::bad_request: return "bad_request";
+        case disconnect_reason::unauthorized: return "unauthorized";
+        case disconnect_reason::auth_timeout: return "auth_timeout";
+        case disconnect_reason::unavailable: return "unavailable";
     }
     return "unknown";
 }
@@ -85,6 +89,8 @@ std::string gateway_metrics::text() const {
     std::string out;
     header(out, "bridge_sockets_open", "gauge", "Open WebSocket connections.");
     sample(out, "bridge_sockets_open", "", static_cast<double>(sockets_open));
+    header(out, "bridge_sockets_awaiting_auth", "gauge", "Open sockets waiting for their auth message.");
+    sample(out, "bridge_sockets_awaiting_auth", "", static_cast<double>(sockets_awaiting_auth));
     header(out, "bridge_connects_total", "counter", "WebSocket connections accepted.");
     sample(out, "bridge_connects_total", "", static_cast<double>(connects));
     header(out, "bridge_disconnects_total", "counter", "WebSocket connections ended, by reason.");

@@ -12,8 +12,11 @@ namespace bridge::gateway {
 constexpr std::size_t auth_error_count = static_cast<std::size_t>(auth_error::subject) + 1;
 
 // Why a socket ended; the label of bridge_disconnects_total.
-enum class disconnect_reason { client, replaced, slow_reader, pong_timeout, token_expired, shutdown, error, rate_limited };
-constexpr std::size_t disconnect_reason_count = 8;
+enum class disconnect_reason {
+    client, replaced, slow_reader, pong_timeout, token_expired, shutdown, error, rate_limited,
+    bad_request, unauthorized, auth_timeout, unavailable
+};
+constexpr std::size_t disconnect_reason_count = 12;
 std::string_view to_string(disconnect_reason r);
 
 // Why an upgrade or request was refused before a socket opened (auth failures apart); the
@@ -43,6 +46,7 @@ private:
 // The gateway's counters. Written and read on the io thread only.
 struct gateway_metrics {
     int64_t sockets_open = 0;
+    int64_t sockets_awaiting_auth = 0;  // open, waiting for their auth message
     uint64_t connects = 0;
     std::array<uint64_t, disconnect_reason_count> disconnects{};
     std::array<uint64_t, auth_error_count> auth_failures{};

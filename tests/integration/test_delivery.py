@@ -156,13 +156,14 @@ def test_oversized_client_message_closes_with_1009(kafka, bridge_factory):
     assert bridge.proc.poll() is None
 
 
-@pytest.mark.parametrize("case", ["missing", "forged", "expired", "not_yet_valid", "alg_none", "no_sub", "query_forged"])
+# With no token at all, the upgrade goes ahead and waits for an auth message (below).
+@pytest.mark.parametrize("case", ["not_bearer", "forged", "expired", "not_yet_valid", "alg_none", "no_sub", "query_forged"])
 def test_upgrade_without_valid_token_gets_401(kafka, bridge_factory, case):
     topic = kafka.create_topic(1)
     bridge = bridge_factory(topic)
     now = int(time.time())
     tokens = {
-        "missing": None,
+        "not_bearer": None,
         "forged": make_token("gina", secret="another-secret-0123456789abcdefghij"),
         "expired": make_token("gina", ttl=-60),
         "not_yet_valid": make_token("gina", nbf=now + 600),
@@ -170,7 +171,7 @@ def test_upgrade_without_valid_token_gets_401(kafka, bridge_factory, case):
         "no_sub": make_token(None),
         "query_forged": make_token("gina", secret="another-secret-0123456789abcdefghij"),
     }
-    reasons = {"missing": "missing", "forged": "signature", "expired": "expired", "not_yet_valid": "not_yet_valid",
+    reasons = {"not_bearer": "missing", "forged": "signature", "expired": "expired", "not_yet_valid": "not_yet_valid",
                "alg_none": "alg", "no_sub": "subject", "query_forged": "signature"}
     token = tokens[case]
 
@@ -178,6 +179,8 @@ def test_upgrade_without_valid_token_gets_401(kafka, bridge_factory, case):
         url, headers = bridge.url, {}
         if case == "query_forged":
             url += "?access_token=" + token
+        elif case == "not_bearer":
+            headers["Authorization"] = "Basic Z2luYTpwYXNzd29yZA=="
         elif token:
             headers["Authorization"] = "Bearer " + token
         with pytest.raises(InvalidStatus) as refused:
@@ -347,3 +350,181 @@ def test_new_partitions_are_read_without_restart(kafka, bridge_factory):
 
     frames = asyncio.run(run())
     assert sorted(f["id"].rsplit(":", 3)[1] for f in frames) == ["0", "1", "2"]
+
+
+# Authenticating with the first message (browsers): refusals are close codes a page can read.
+
+async def open_unauthenticated(bridge, query=""):
+    """A socket opened with no token at all, as a browser page opens it."""
+    return await connect(bridge.url + query, max_size=None)
+
+
+async def closed_with(ws, timeout=10):
+    """Waits for the close and returns (code, reason) as the client received them."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None, repr(closed.value)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def test_first_message_auth_then_events(kafka, bridge_factory):
+    topic = kafka.create_topic(2)
+    bridge = bridge_factory(topic)
+
+    async def run():
+        ws = await open_unauthenticated(bridge)
+        token = make_token("page-user", ttl=300)
+        await ws.send(json.dumps({"action": "auth", "token": token}))
+        ack = json.loads(await ws.recv())
+        assert ack["type"] == "authenticated"
+        assert abs(ack["payload"]["expires_at"] - (time.time() + 300)) < 10
+        for etype, payload in CRITICAL_RUN:
+            kafka.produce(topic, "page-user", envelope("page-user", etype, payload=payload))
+        kafka.produce(topic, "other-user", envelope("other-user"))
+        kafka.flush()
+        got = await receive_events(ws, len(CRITICAL_RUN))
+        assert [(f["type"], f["payload"]) for f in got] == CRITICAL_RUN
+        assert await receive_nothing(ws, 0.5) == []
+        await ws.close()
+
+    asyncio.run(run())
+    assert bridge.metric("bridge_sockets_awaiting_auth") == 0
+
+
+@pytest.mark.parametrize("message,code,reason", [
+    ({"action": "auth", "token": "not.a.jwt"}, 4401, "token: malformed"),
+    ({"action": "auth", "token": make_token("u", secret="another-secret-0123456789abcdef012345")}, 4401, "token: signature"),
+    ({"action": "auth", "token": make_token("u", ttl=-60)}, 4401, "token: expired"),
+    ({"action": "auth", "token": make_token(None)}, 4401, "token: subject"),
+    ({"action": "subscribe", "thread_id": "t"}, 4400, "bad request: the first message must be auth"),
+    ({"action": "auth"}, 4400, "bad request: auth needs a non-empty string \"token\""),
+    ({"action": "auth", "token": "x", "since": -5}, 4400, None),
+])
+def test_refusals_after_the_upgrade_are_readable_close_codes(kafka, bridge_factory, message, code, reason):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic)
+
+    async def run():
+        ws = await open_unauthenticated(bridge)
+        await ws.send(json.dumps(message))
+        got_code, got_reason = await closed_with(ws)
+        assert got_code == code
+        if reason is not None:
+            assert got_reason == reason
+
+    asyncio.run(run())
+    if code == 4401:
+        assert sum(bridge.metric("bridge_auth_failures_total", reason=r) for r in
+                   ("malformed", "signature", "expired", "subject")) == 1
+        assert bridge.metric("bridge_disconnects_total", reason="unauthorized") == 1
+
+
+def test_no_auth_message_in_time_closes_4408_and_holds_no_place(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, auth_timeout_ms=1500, max_sockets_per_user=1)
+
+    async def run():
+        held = await open_socket(bridge, "slot-user")
+        started = time.monotonic()
+        silent = await open_unauthenticated(bridge)
+        assert bridge.metric("bridge_sockets_awaiting_auth") == 1
+        # The waiting socket receives nothing and takes no place from the user's socket.
+        kafka.produce(topic, "slot-user", envelope("slot-user"))
+        kafka.flush()
+        assert len(await receive_events(held, 1)) == 1
+        assert await closed_with(silent) == (4408, "no auth message in time: reconnect")
+        assert 1.0 < time.monotonic() - started < 4.0
+        # Once it authenticates, a new socket does take a place: the oldest is replaced.
+        page = await open_unauthenticated(bridge)
+        await page.send(json.dumps({"action": "auth", "token": make_token("slot-user")}))
+        assert json.loads(await page.recv())["type"] == "authenticated"
+        assert (await closed_with(held))[0] == 4001
+        await page.close()
+
+    asyncio.run(run())
+    assert bridge.metric("bridge_disconnects_total", reason="auth_timeout") == 1
+
+
+def test_a_full_worker_answers_4503_after_the_upgrade(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, max_sockets=1)
+
+    async def run():
+        held = await open_socket(bridge, "first")
+        page = await open_unauthenticated(bridge)
+        await page.send(json.dumps({"action": "auth", "token": make_token("second")}))
+        assert await closed_with(page) == (4503, "busy or not ready: retry later")
+        await held.close()
+
+    asyncio.run(run())
+
+
+def test_pending_sockets_are_bounded(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, max_pending_auth=2)
+
+    async def run():
+        waiting = [await open_unauthenticated(bridge) for _ in range(2)]
+        with pytest.raises(InvalidStatus) as refused:
+            await open_unauthenticated(bridge)
+        assert refused.value.response.status_code == 503
+        await waiting[0].send(json.dumps({"action": "auth", "token": make_token("p")}))
+        assert json.loads(await waiting[0].recv())["type"] == "authenticated"
+        third = await open_unauthenticated(bridge)  # an authenticated socket frees its wait place
+        for ws in waiting + [third]:
+            await ws.close()
+
+    asyncio.run(run())
+
+
+def test_auth_message_resume_replays_what_was_missed(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic)
+
+    async def run():
+        ws = await open_socket(bridge, "resumer")
+        kafka.produce(topic, "resumer", envelope("resumer", payload={"text": "seen"}))
+        kafka.flush()
+        last = (await receive_events(ws, 1))[0]["id"]
+        await ws.close()
+        for i in range(3):
+            kafka.produce(topic, "resumer", envelope("resumer", payload={"text": f"missed {i}"}))
+        kafka.flush()
+        page = await open_unauthenticated(bridge)
+        await page.send(json.dumps({"action": "auth", "token": make_token("resumer"), "resume": last}))
+        frames = []
+        async with asyncio.timeout(15):
+            while not frames or frames[-1]["type"] != "resumed":
+                frames.append(json.loads(await page.recv()))
+        assert frames[0]["type"] == "authenticated"
+        assert [f["payload"]["text"] for f in frames if "id" in f] == ["missed 0", "missed 1", "missed 2"]
+        await page.close()
+
+    asyncio.run(run())
+
+
+def test_a_fresh_token_renews_a_live_socket(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic)
+
+    async def run():
+        ws = await open_unauthenticated(bridge)
+        await ws.send(json.dumps({"action": "auth", "token": make_token("renewer", ttl=3)}))
+        first = json.loads(await ws.recv())
+        await ws.send(json.dumps({"action": "auth", "token": make_token("renewer", ttl=600)}))
+        renewed = json.loads(await ws.recv())
+        assert renewed["type"] == "authenticated"
+        assert renewed["payload"]["expires_at"] > first["payload"]["expires_at"] + 500
+        await ws.send(json.dumps({"action": "auth", "token": make_token("someone-else")}))
+        assert json.loads(await ws.recv())["payload"]["message"] == "a token for another user"
+        await ws.send(json.dumps({"action": "auth", "token": make_token("renewer", ttl=-60)}))
+        assert json.loads(await ws.recv())["payload"]["message"] == "token: expired"
+        await asyncio.sleep(4)  # past the first token's expiry: still open
+        kafka.produce(topic, "renewer", envelope("renewer"))
+        kafka.flush()
+        assert len(await receive_events(ws, 1)) == 1
+        await ws.close()
+
+    asyncio.run(run())

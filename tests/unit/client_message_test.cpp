@@ -14,6 +14,7 @@ static doctest::String toString(client_message::kind k) {
         case client_message::kind::subscribe: return "subscribe";
         case client_message::kind::unsubscribe: return "unsubscribe";
         case client_message::kind::resume: return "resume";
+        case client_message::kind::auth: return "auth";
         case client_message::kind::invalid: return "invalid";
     }
     return "?";
@@ -117,4 +118,34 @@ TEST_CASE("a lone surrogate escape is refused: the ack could not be sent as UTF-
     m = parse_client_message(R"({"action":"subscribe","thread_id":"\ud83d\ude00"})");
     REQUIRE(m.what == client_message::kind::subscribe);
     CHECK(m.thread_id == "\xf0\x9f\x98\x80");
+}
+
+TEST_CASE("auth: a token, and optionally where to resume or join from") {
+    auto m = parse_client_message(R"({"action":"auth","token":"a.b.c"})");
+    REQUIRE(m.what == client_message::kind::auth);
+    CHECK(m.token == "a.b.c");
+    CHECK(m.id.empty());
+    CHECK(m.since_ms == -1);
+    m = parse_client_message(R"({"action":"auth","token":"a.b.c","resume":"t:0:5:9"})");
+    REQUIRE(m.what == client_message::kind::auth);
+    CHECK(m.id == "t:0:5:9");
+    m = parse_client_message(R"({"action":"auth","token":"a.b.c","since":1764000000000,"run_id":"r-1"})");
+    REQUIRE(m.what == client_message::kind::auth);
+    CHECK(m.since_ms == 1764000000000);
+    CHECK(m.run_id == "r-1");
+}
+
+TEST_CASE("auth: every malformed field is refused with a reason") {
+    for (const char* text : {R"({"action":"auth"})", R"({"action":"auth","token":""})", R"({"action":"auth","token":5})",
+                             R"({"action":"auth","token":"x","since":-1})", R"({"action":"auth","token":"x","since":1.5})",
+                             R"({"action":"auth","token":"x","since":"5"})", R"({"action":"auth","token":"x","resume":7})",
+                             R"({"action":"auth","token":"x","resume":"a","since":5})",
+                             R"({"action":"auth","token":"x","run_id":"\udc00"})"}) {
+        CAPTURE(text);
+        const auto m = parse_client_message(text);
+        CHECK(m.what == client_message::kind::invalid);
+        CHECK_FALSE(m.error.empty());
+    }
+    CHECK(parse_client_message(R"({"action":"auth","token":")" + std::string(16385, 'x') + "\"}").what ==
+          client_message::kind::invalid);
 }
