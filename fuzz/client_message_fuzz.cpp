@@ -50,6 +50,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
             require(fuzz::valid_utf8(m.id), "resume: id is not UTF-8 (lone surrogate?)");
             require(m.error.empty(), "resume with an error");
             break;
+        case client_message::kind::auth:
+            require(!m.token.empty() && m.token.size() <= 16384, "auth: token out of bounds");
+            require(m.id.size() <= 512 && m.run_id.size() <= 256, "auth: resume or run_id out of bounds");
+            require(fuzz::valid_utf8(m.token) && fuzz::valid_utf8(m.id) && fuzz::valid_utf8(m.run_id),
+                    "auth: a field is not UTF-8 (lone surrogate?)");
+            require(m.id.empty() || m.since_ms < 0, "auth: both resume and since");
+            require(m.since_ms >= -1, "auth: negative since");
+            require(m.error.empty(), "auth with an error");
+            break;
         case client_message::kind::unsubscribe:
             require(m.error.empty(), "unsubscribe with an error");
             break;
