@@ -225,3 +225,19 @@ def test_page_with_a_bad_token_says_so_and_stops(kafka, site, page, workers):
     assert worker.metric("bridge_auth_failures_total", reason="signature") == 1
     assert page.eval("window.demo.state") == "closed"
     page.screenshot("bad_token")
+
+
+def test_readme_example_page(kafka, site, page, workers):
+    """clients/demo/minimal.html is the README's browser example: it must work as written."""
+    topic = kafka.create_topic(1)
+    worker = workers(topic, it.free_port())
+    user = "dee-" + uuid.uuid4().hex[:6]
+    page.call(op="goto", url=f"{site}/demo/minimal.html?ws={worker.url}#token={it.make_token(user)}")
+    page.wait_for("document.getElementById('log').textContent.includes('connection: open')", what="open")
+    other = it.envelope(user, "agent_thinking", run_id="run-x", thread_id="another-thread", payload={"text": "hidden"})
+    produce(kafka, topic, [other] + agent_run(user, "run-1", 0))
+    page.wait_for("document.getElementById('log').textContent.includes('agent_completed')", what="the run")
+    text = page.eval("document.getElementById('log').textContent")
+    assert "web_search: ok in 120 ms" in text
+    assert "hidden" not in text
+    page.screenshot("readme_example")
