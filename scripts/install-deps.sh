@@ -6,7 +6,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
       libssl-dev libcli11-dev libspdlog-dev python3-venv kcat curl openssl nginx
-      clang-14 libfuzzer-14-dev)
+      clang-14 libfuzzer-14-dev
+      chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -55,6 +56,14 @@ baseline="$root/bench/baselines/node-bridge"
 if [[ ! -f "$baseline/node_modules/.package-lock.json" || "$baseline/package-lock.json" -nt "$baseline/node_modules/.package-lock.json" ]]; then
   (cd "$baseline" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The browser client (clients/js: TypeScript, ws for Node) and the browser tests' pinned
+# puppeteer-core (tests/browser), when their lock files changed.
+for dir in "$root/clients/js" "$root/tests/browser"; do
+  if [[ ! -f "$dir/node_modules/.package-lock.json" || "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 # Kafka broker jars, cached outside the repository.
 "$root/scripts/kafka.sh" fetch
