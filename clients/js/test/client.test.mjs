@@ -269,3 +269,27 @@ test("subscribed to a thread, replayed events of other threads are dropped", asy
   assert.equal(client.lastEventId, event(2).id);
   client.close();
 });
+
+test("renewToken sends a fresh auth message on the live socket", async () => {
+  const { client } = makeClient();
+  client.connect();
+  const ws = await acceptSocket(1);
+  await client.renewToken();
+  assert.deepEqual(ws.sent.at(-1), { action: "auth", token: "t2" });
+  assert.equal(client.state, "open");
+  ws.push({ type: "authenticated", payload: { expires_at: 1700001200 } }); // the renewal's answer
+  assert.equal(client.state, "open");
+  client.close();
+});
+
+test("dedupe remembers the last 10k ids by default", async () => {
+  const { client, events } = makeClient();
+  client.connect();
+  const ws = await acceptSocket(1);
+  for (let n = 0; n < 10001; n++) ws.push(event(n));
+  ws.push(event(10000)); // seen just now: dropped
+  ws.push(event(1));     // still among the last 10k: dropped
+  ws.push(event(0));     // forgotten: delivered again
+  assert.equal(events().length, 10002);
+  client.close();
+});
