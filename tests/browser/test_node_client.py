@@ -77,3 +77,28 @@ def test_node_client_resumes_across_a_killed_worker(kafka, workers, auth):
     assert len({e["id"] for e in events}) == 15
     assert [l for l in client.seen if l["on"] == "open"][-1].get("resumed") is True
     assert not [l for l in client.seen if l["on"] in ("auth_failed", "reset")]
+
+
+def test_node_client_takes_a_fresh_token_when_its_own_expires(kafka, workers, tmp_path):
+    topic = kafka.create_topic(3)
+    worker = workers(topic, it.free_port())
+    user = "dan-" + uuid.uuid4().hex[:6]
+    token_file = tmp_path / "token"
+    token_file.write_text(it.make_token(user, ttl=3))
+    client = NodeClient(worker.url, "@" + str(token_file), "message")
+    try:
+        client.wait_for("open")
+        token_file.write_text(it.make_token(user, ttl=600))  # what the provider hands out next
+        produce(kafka, topic, agent_run(user, "run-1", 0))
+        client.wait_for("event", 5)
+        client.wait_for("reconnecting", timeout=15)  # the bridge closes the socket at exp: 4004
+        produce(kafka, topic, agent_run(user, "run-2", 5))
+        client.wait_for("event", 10)
+        client.wait_for("open", 2)
+    finally:
+        client.close()
+    closes = [l for l in client.seen if l["on"] == "reconnecting"]
+    assert closes[0]["code"] == 4004, closes
+    events = [l for l in client.seen if l["on"] == "event"]
+    assert [e["seq"] for e in events] == list(range(10))
+    assert not [l for l in client.seen if l["on"] in ("auth_failed", "closed")]
