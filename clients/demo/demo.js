@@ -135,7 +135,11 @@ if (!token) {
     setState("reconnecting", `closed ${code}${reason ? " (" + reason + ")" : ""}, retry in ${(delayMs / 1000).toFixed(1)} s`));
   client.on("auth_failed", ({ code, reason }) =>
     notice(`Token refused (${code}${reason ? ": " + reason : ""}). Not retrying: reload with a new #token=.`));
-  client.on("closed", ({ code }) => setState("closed", code ? String(code) : ""));
+  client.on("closed", ({ code, reason }) => {
+    setState("closed", code ? String(code) : "");
+    if (code === 4001) notice("Closed: this user opened sockets in other tabs, and this one was the oldest. Reload to take it back.");
+    if (code === 4400) notice(`The bridge refused this page's request (4400: ${reason}).`);
+  });
   client.on("reset", ({ reason }) => {
     notice(`The bridge could not resume (${reason}): earlier events may be missing above.`, "info");
   });

@@ -2,6 +2,7 @@
 and a real Kafka: a full run rendered, a worker killed and restarted under the page, a bad
 token. Each test saves a screenshot in $BROWSER_SCREENSHOTS (default build/browser-screenshots).
 """
+import asyncio
 import functools
 import http.server
 import importlib.util
@@ -29,9 +30,11 @@ SCREENSHOTS = os.environ.get("BROWSER_SCREENSHOTS", os.path.join(ROOT, "build", 
 class Worker(it.Bridge):
     """A bridge worker on a fixed port, so that a restarted one takes the page's sockets back."""
 
-    def __init__(self, topic, port):
+    def __init__(self, topic, port, **flags):
         args = [it.BRIDGE_BIN, "--brokers", it.BROKERS, "--topics", topic, "--listen", f"127.0.0.1:{port}",
                 "--admin-listen", "127.0.0.1:0", "--metadata-refresh-ms", "500", "--log-level", "info"]
+        for k, v in flags.items():
+            args += ["--" + k.replace("_", "-"), str(v)]
         self.log_path = f"/tmp/bridge-browser-{uuid.uuid4().hex[:8]}.log"
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
@@ -123,8 +126,8 @@ def page():
 def workers():
     started = []
 
-    def start(topic, port):
-        w = Worker(topic, port)
+    def start(topic, port, **flags):
+        w = Worker(topic, port, **flags)
         started.append(w)
         return w
 
@@ -241,3 +244,22 @@ def test_readme_example_page(kafka, site, page, workers):
     assert "web_search: ok in 120 ms" in text
     assert "hidden" not in text
     page.screenshot("readme_example")
+
+
+def test_page_replaced_by_a_newer_socket_stays_closed(kafka, site, page, workers):
+    topic = kafka.create_topic(1)
+    worker = workers(topic, it.free_port(), max_sockets_per_user=1)
+    user = "fay-" + uuid.uuid4().hex[:6]
+    open_page(page, site, worker, it.make_token(user))
+    page.wait_for("window.demo.state === 'open'", what="the page to connect")
+
+    async def newer_tab():
+        ws = await it.open_socket(worker, user)  # the user's second socket: the page's is the oldest
+        await asyncio.sleep(3)  # the page must not come back and take it over
+        await ws.close()
+
+    asyncio.run(newer_tab())
+    assert page.eval("window.demo.state") == "closed"
+    assert "other tabs" in page.eval("document.getElementById('notice').innerText")
+    assert worker.metric("bridge_disconnects_total", reason="replaced") == 1
+    page.screenshot("replaced")
