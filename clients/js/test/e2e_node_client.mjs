@@ -7,7 +7,8 @@ import { BridgeClient } from "../dist/index.js";
 
 const [url, token, auth] = process.argv.slice(2);
 const provider = token.startsWith("@") ? () => readFileSync(token.slice(1), "utf8").trim() : () => token;
-const client = new BridgeClient({ url, token: provider, auth, WebSocket, backoff: { baseMs: 100, maxMs: 1000 } });
+// GLOBAL_WEBSOCKET=1: the runtime's own WebSocket (Node 22, or Node 20 with --experimental-websocket).
+const client = new BridgeClient({ url, token: provider, auth, WebSocket: process.env.GLOBAL_WEBSOCKET ? undefined : WebSocket, backoff: { baseMs: 100, maxMs: 1000 } });
 const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 client.on("event", (e) => print({ on: "event", id: e.id, type: e.type, seq: e.payload.seq }));
 for (const name of ["open", "reconnecting", "closed", "auth_failed", "reset", "resumed", "server_error"]) {
