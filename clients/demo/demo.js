@@ -68,6 +68,8 @@ function entry(run, event, className, kind, detail) {
   const li = el("li", className);
   li.dataset.id = event.id;
   li.dataset.type = event.type;
+  const at = new Date(tsMs(event.ts));
+  if (!Number.isNaN(at.getTime())) li.append(el("time", "at", at.toLocaleTimeString([], { hour12: false })));
   li.append(el("span", "kind", kind));
   if (detail) li.append(el("span", "detail", detail));
   run.list.append(li);
