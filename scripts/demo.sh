@@ -9,8 +9,9 @@ kafka_port="${KAFKA_PORT:-9092}"
 admin_port="${BRIDGE_DEMO_ADMIN_PORT:-9091}"
 page_port="${BRIDGE_DEMO_PAGE_PORT:-8000}"
 
-"$root/scripts/install-deps.sh"
-"$root/scripts/build.sh"
+# Only what the demo needs: scripts/test.sh installs the rest (examples, benchmarks, browsers).
+"$root/scripts/install-deps.sh" --demo
+"$root/scripts/build.sh" bridge
 (cd "$root/clients/js" && npm run --silent build)
 
 # A development secret, kept outside the repository and reused across runs.

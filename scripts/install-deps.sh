@@ -1,18 +1,40 @@
 #!/usr/bin/env bash
 # Installs everything the bridge needs to build, run and test. Idempotent.
+#   scripts/install-deps.sh          everything: the test suite, benchmarks, examples
+#   scripts/install-deps.sh --demo   only what scripts/demo.sh needs (build, Kafka, the page)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+demo=0
+[[ "${1:-}" == --demo ]] && demo=1
 
+# What the bridge, Kafka, the demo producer and the demo page need.
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev libspdlog-dev python3-venv kcat curl openssl nginx
-      clang-14 libfuzzer-14-dev
-      chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
+      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl)
+((demo)) || debs+=(kcat nginx clang-14 libfuzzer-14-dev
+                   chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 command -v java >/dev/null || missing+=(default-jre-headless)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if ((demo)); then
+  if ((${#missing[@]})); then
+    sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+  fi
+  [[ -x "$root/.venv/bin/python" ]] || python3 -m venv "$root/.venv"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check confluent-kafka==2.6.1 PyJWT==2.10.1
+  if [[ ! -f "$root/clients/js/node_modules/.package-lock.json" ||
+        "$root/clients/js/package-lock.json" -nt "$root/clients/js/node_modules/.package-lock.json" ]]; then
+    (cd "$root/clients/js" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  "$root/scripts/kafka.sh" fetch
+  exit 0
+fi
 # Benchmarks (bench/): callgrind for `bench/run.sh profile` (the Node.js baseline needs the
 # nodejs and npm below).
 command -v valgrind >/dev/null || missing+=(valgrind)
@@ -21,8 +43,6 @@ command -v mvn >/dev/null || missing+=(maven)
 # which the Go example supports (franz-go v1.16.1); a newer go already on PATH is used as is.
 command -v javac >/dev/null || missing+=(default-jdk-headless)
 command -v go >/dev/null || missing+=(golang-go)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
 # docker-compose only validates docker-compose.yml here: without its recommended Docker engine.
 lean=()
 command -v docker-compose >/dev/null || lean+=(docker-compose)
