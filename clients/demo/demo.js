@@ -126,7 +126,13 @@ if (!token) {
   setState("closed");
   notice("No token: open the page with #token=<jwt> (scripts/demo.sh prints the URL).");
 } else {
-  const client = new BridgeClient({ url: wsUrl, token: () => token, backoff: { baseMs: 250, maxMs: 5000 } });
+  // The last minute of events first: a page opened or reloaded mid-run shows the whole run.
+  const client = new BridgeClient({
+    url: wsUrl,
+    token: () => token,
+    since: Date.now() - 60_000,
+    backoff: { baseMs: 250, maxMs: 5000 },
+  });
   window.demo.client = client;
   client.on("connecting", () => setState("connecting"));
   client.on("open", ({ resumed }) => {

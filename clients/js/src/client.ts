@@ -37,6 +37,12 @@ export interface BridgeClientOptions {
   dedupeSize?: number;
   /** Resume after this id on the first connection (e.g. kept from an earlier page). */
   resumeFrom?: string;
+  /**
+   * Without `resumeFrom`: on the first connection, replay the user's events produced since
+   * this time, ms since the epoch (e.g. `Date.now() - 60_000` to show runs in progress when
+   * a page opens or reloads). Default: only events from the first connection on.
+   */
+  since?: number;
   /** How long to wait for `authenticated` after the upgrade before trying again, ms (default 10000). */
   authTimeoutMs?: number;
   /** Random source in [0, 1) for the jitter; tests pass their own. */
@@ -173,7 +179,7 @@ export class BridgeClient {
     if (this.stopped) return;
     this.setState("connecting");
     this.emit("connecting", { attempt: this.attempt });
-    if (this.sinceMs === undefined) this.sinceMs = this.now();
+    if (this.sinceMs === undefined) this.sinceMs = this.opts.since ?? this.now();
     let token: string;
     try {
       token = await this.opts.token();
@@ -190,7 +196,7 @@ export class BridgeClient {
     // Resume from the last event; before the first event, from the time of the first connect.
     const cursor: { resume?: string; since?: number } = {};
     if (this.lastId !== undefined) cursor.resume = this.lastId;
-    else if (!first) cursor.since = this.sinceMs;
+    else if (!first || this.opts.since !== undefined) cursor.since = this.sinceMs;
 
     const Ctor = this.opts.WebSocket ?? (globalThis as any).WebSocket;
     if (!Ctor) throw new Error("no WebSocket: pass options.WebSocket (e.g. the ws package)");

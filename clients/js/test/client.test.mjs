@@ -90,6 +90,21 @@ test("resume with the last id; before any event, since the first connect", async
   client.close();
 });
 
+test("since: the first connection replays from the given time, later ones resume", async () => {
+  const { client } = makeClient({ options: { since: 1699999940000 } });
+  client.connect();
+  const ws1 = await acceptSocket(1);
+  assert.deepEqual(ws1.sent[0], { action: "auth", token: "t1", since: 1699999940000 });
+  ws1.drop(1006);
+  const ws2 = await acceptSocket(2);
+  assert.deepEqual(ws2.sent[0], { action: "auth", token: "t2", since: 1699999940000 });
+  ws2.push(event(3));
+  ws2.drop(1006);
+  const ws3 = await acceptSocket(3);
+  assert.deepEqual(ws3.sent[0], { action: "auth", token: "t3", resume: event(3).id });
+  client.close();
+});
+
 test("resume_failed: reset callback, and the stale cursor is not used again", async () => {
   let t = 1700000000000;
   const { client, log } = makeClient({ options: { now: () => t, resumeFrom: "agent-events:0:1:1" } });
