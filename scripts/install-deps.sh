@@ -18,6 +18,7 @@ for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 command -v java >/dev/null || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)  # scripts/kafka.sh fetches Kafka's jars with it
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ((demo)); then
@@ -38,7 +39,6 @@ fi
 # Benchmarks (bench/): callgrind for `bench/run.sh profile` (the Node.js baseline needs the
 # nodejs and npm below).
 command -v valgrind >/dev/null || missing+=(valgrind)
-command -v mvn >/dev/null || missing+=(maven)
 # Toolchains of the producer examples (examples/producers/). Debian bookworm's Go is 1.19,
 # which the Go example supports (franz-go v1.16.1); a newer go already on PATH is used as is.
 command -v javac >/dev/null || missing+=(default-jdk-headless)
