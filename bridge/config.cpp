@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bridge/build_version.hpp"
+
 namespace bridge {
 
 namespace {
@@ -44,12 +46,31 @@ void parse_listen(const std::string& listen, std::string& host_out, uint16_t& po
     port_out = static_cast<uint16_t>(value);
 }
 
+// A Kafka bootstrap list: comma-separated host:port, each optionally with a listener
+// scheme (SSL://host:port). Anything else would leave the worker retrying forever.
+void check_brokers(const std::string& brokers) {
+    const auto entries = split(brokers, ',');
+    if (entries.empty()) throw CLI::ValidationError("--brokers", "no broker given: expected host:port[,host:port...]");
+    for (std::string entry : entries) {
+        const auto scheme = entry.find("://");
+        if (scheme != std::string::npos) entry = entry.substr(scheme + 3);
+        const auto colon = entry.rfind(':');
+        const std::string host = colon == std::string::npos ? "" : entry.substr(0, colon);
+        const std::string port = colon == std::string::npos ? "" : entry.substr(colon + 1);
+        const bool port_ok = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+                             std::stoi(port) > 0 && std::stoi(port) <= 65535;
+        if (host.empty() || host.find_first_of(" \t/") != std::string::npos || !port_ok)
+            throw CLI::ValidationError("--brokers", "\"" + entry + "\" is not host:port");
+    }
+}
+
 }  // namespace
 
 std::optional<int> parse_config(int argc, const char* const* argv, bridge_config& out) {
     CLI::App app{"bridge: delivers agent events from Kafka to the WebSockets of their users.\n"
                  "Every flag can also be set by the environment variable shown beside it."};
     app.option_defaults()->always_capture_default();
+    app.set_version_flag("--version", std::string("bridge ") + version + " (commit " + commit + ")");
 
     auto& r = out.reader;
     auto& g = out.gateway;
@@ -170,6 +191,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         if (produce->parsed()) out.run = bridge_config::command::produce;
         r.topics = split(topics, ',');
         if (r.topics.empty()) throw CLI::ValidationError("--topics", "at least one topic is needed");
+        check_brokers(r.brokers);
         for (const auto& kv : kafka_properties) {
             const auto eq = kv.find('=');
             if (eq == std::string::npos || eq == 0)
@@ -200,12 +222,20 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         }
         if (g.tls_cert_file.empty() != g.tls_key_file.empty())
             throw CLI::ValidationError("--tls-cert-file", "TLS needs both --tls-cert-file and --tls-key-file");
+        // One algorithm, one kind of key: a leftover of the other is a mistake, not a fallback.
+        if (j.alg == "RS256" && !j.secret.empty())
+            throw CLI::ValidationError("--jwt-secret", "RS256 takes a public key only: unset the HS256 secret");
+        if (j.alg == "HS256" && !public_key_file.empty())
+            throw CLI::ValidationError("--jwt-public-key-file", "HS256 takes a secret only: unset the RS256 key file");
         if (j.alg == "HS256" && j.secret.empty())
             throw CLI::ValidationError("--jwt-secret", "HS256 needs --jwt-secret or --jwt-secret-file");
         if (j.alg == "RS256" && j.public_key_pem.empty())
             throw CLI::ValidationError("--jwt-public-key-file", "RS256 needs a public key file");
     } catch (const CLI::CallForHelp&) {
         std::cout << app.help();
+        return 0;
+    } catch (const CLI::CallForVersion&) {
+        std::cout << app.version() << "\n";
         return 0;
     } catch (const CLI::ParseError& e) {
         std::cerr << "bridge: bad configuration: " << e.what() << "\n(see bridge --help)\n";

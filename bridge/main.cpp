@@ -13,6 +13,7 @@
 
 #include "bridge/config.hpp"
 #include "bridge/log.hpp"
+#include "bridge/process_metrics.hpp"
 #include "bridge/produce.hpp"
 #include "consumers/dlq_writer.hpp"
 #include "consumers/kafka_reader.hpp"
@@ -41,7 +42,8 @@ int serve(const bridge::bridge_config& config) {
     gateway::gateway_hooks hooks{
         [&reader] { return reader && reader->ready(); },
         [&reader, &replayer, &dlq] {
-            return reader->metrics_text() + replayer->metrics_text() + (dlq ? dlq->metrics_text() : std::string());
+            return reader->metrics_text() + replayer->metrics_text() + (dlq ? dlq->metrics_text() : std::string()) +
+                   process_metrics_text();
         },
         [&replayer](consumers::replay_request r) { replayer->request(std::move(r)); },
         [&replayer](uint64_t socket_id) { replayer->cancel(socket_id); },
@@ -107,7 +109,6 @@ int main(int argc, char** argv) {
         return serve(config);
     } catch (const std::invalid_argument& e) {
         std::cerr << "bridge: bad configuration: " << e.what() << "\n";
-        spdlog::error("bad configuration: {}", e.what());
         return 2;
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());

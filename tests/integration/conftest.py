@@ -86,7 +86,9 @@ class Bridge:
     def __init__(self, topic, brokers=BROKERS, **flags):
         args = [BRIDGE_BIN, "--brokers", brokers, "--topics", topic, "--listen", "127.0.0.1:0",
                 "--admin-listen", "127.0.0.1:0", "--metadata-refresh-ms", "500", "--log-level", "info"]
-        env = dict(os.environ, BRIDGE_JWT_SECRET=SECRET)
+        env = dict(os.environ)
+        if flags.get("jwt_alg") != "RS256":  # RS256 takes a public key only
+            env["BRIDGE_JWT_SECRET"] = SECRET
         for k, v in flags.items():
             args += ["--" + k.replace("_", "-")] + ([str(v)] if v != "" else [])  # "" for a bare flag
         self.log_path = f"/tmp/bridge-test-{uuid.uuid4().hex[:8]}.log"

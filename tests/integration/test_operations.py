@@ -105,14 +105,40 @@ def test_sigterm_drains_with_1001_and_exits_0(kafka, bridge_factory):
     (["--listen", "nowhere"], "--listen"),
     (["--max-sockets-per-user", "0"], "max-sockets-per-user"),
     (["--kafka-property", "no.such.property=1"], "no.such.property"),
+    (["--brokers", ""], "no broker given"),
+    (["--brokers", "not a broker list"], "is not host:port"),
+    (["--jwt-alg", "RS256", "--jwt-public-key-file", "/dev/null"], "RS256 takes a public key only"),
 ])
 def test_bad_configuration_exits_2_with_a_clear_message(args, message):
-    base = [BRIDGE_BIN, "--brokers", BROKERS, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    base = [BRIDGE_BIN, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]
+    if "--brokers" not in args:
+        base += ["--brokers", BROKERS]
     if "--jwt-secret" not in args:
         base += ["--jwt-secret", "0123456789abcdef0123456789abcdef"]
     r = subprocess.run(base + args, capture_output=True, text=True, timeout=20)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr
+
+
+def test_version_and_a_short_secret_said_once():
+    r = subprocess.run([BRIDGE_BIN, "--version"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.startswith("bridge ") and "commit" in r.stdout
+    r = subprocess.run([BRIDGE_BIN, "--brokers", BROKERS, "--listen", "127.0.0.1:0", "--admin-listen", "",
+                        "--jwt-secret", "short"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2
+    assert r.stderr.count("at least 32 bytes") == 1, r.stderr
+
+
+def test_build_info_and_process_metrics(kafka, bridge_factory):
+    bridge = bridge_factory(kafka.create_topic(1))
+    text = bridge.http("/metrics", admin=True)[1]
+    assert 'bridge_build_info{version="' in text
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                 "process_max_fds", "process_start_time_seconds"):
+        assert f"\n{name} " in text, name
+    assert bridge.metric("process_resident_memory_bytes") > 1e6
+    assert 0 < bridge.metric("process_open_fds") < bridge.metric("process_max_fds")
+    assert abs(bridge.metric("process_start_time_seconds") - time.time()) < 120
 
 
 def test_logs_are_json_lines_without_tokens_or_payloads(kafka, bridge_factory):

@@ -238,3 +238,28 @@ TEST_CASE_FIXTURE(config_fixture, "--kafka-property key=value") {
                    "--kafka-property", "empty="}) == std::nullopt);
     CHECK(config.reader.kafka == std::map<std::string, std::string>{{"a", "b"}, {"sasl.password", "x=y"}, {"empty", ""}});
 }
+
+TEST_CASE_FIXTURE(config_fixture, "a broker list that is empty or not host:port exits 2") {
+    const char* secret = "0123456789abcdef0123456789abcdef";
+    for (const char* brokers : {"", " ", "not a broker list", "host", "host:", ":9092", "host:0", "host:99999",
+                                "host:90x", "a:1,,b", "http://x/y:1"}) {
+        CAPTURE(brokers);
+        CHECK(parse({"--brokers", brokers, "--jwt-secret", secret}) == 2);
+    }
+    for (const char* brokers : {"kafka:9092", "10.0.0.1:9092,10.0.0.2:9093", "SSL://broker.example:9093", "[::1]:9092"}) {
+        CAPTURE(brokers);
+        CHECK(parse({"--brokers", brokers, "--jwt-secret", secret}) == std::nullopt);
+    }
+}
+
+TEST_CASE_FIXTURE(config_fixture, "one algorithm, one kind of key") {
+    const std::string key = temp_file("-----BEGIN PUBLIC KEY-----\nnot checked here\n-----END PUBLIC KEY-----\n");
+    CHECK(parse({"--jwt-alg", "RS256", "--jwt-public-key-file", key.c_str(), "--jwt-secret",
+                 "0123456789abcdef0123456789abcdef"}) == 2);
+    CHECK(parse({"--jwt-alg", "HS256", "--jwt-public-key-file", key.c_str(), "--jwt-secret",
+                 "0123456789abcdef0123456789abcdef"}) == 2);
+    config = bridge_config{};  // the checks above left a secret in it
+    CHECK(parse({"--jwt-alg", "RS256", "--jwt-public-key-file", key.c_str()}) == std::nullopt);
+}
+
+TEST_CASE_FIXTURE(config_fixture, "--version exits 0") { CHECK(parse({"--version"}) == 0); }

@@ -40,3 +40,12 @@ TEST_CASE("malformed cursors are refused") {
         CHECK_FALSE(parse_cursor(bad));
     }
 }
+
+TEST_CASE("the id shown in docs/protocol.md is a cursor") {
+    const auto c = parse_cursor("agent-events:3:1042:1763805600000");
+    REQUIRE(c);
+    CHECK(c->topic == "agent-events");
+    CHECK(c->partition == 3);
+    CHECK(c->offset == 1042);
+    CHECK(c->timestamp_ms == 1763805600000);
+}
