@@ -41,6 +41,11 @@ int serve(const bridge::bridge_config& config) {
     std::unique_ptr<consumers::dlq_writer> dlq;
     gateway::gateway_hooks hooks{
         [&reader] { return reader && reader->ready(); },
+        [&reader]() -> const char* {
+            if (!reader) return "starting";
+            if (reader->stalled()) return "reader_stalled";
+            return reader->ready() ? nullptr : "kafka_unavailable";
+        },
         [&reader, &replayer, &dlq] {
             return reader->metrics_text() + replayer->metrics_text() + (dlq ? dlq->metrics_text() : std::string()) +
                    process_metrics_text();

@@ -328,6 +328,7 @@ void gateway::impl::on_open(connection_hdl h) {
 
 void gateway::impl::join(const connection_ptr& con, connection_hdl h) {
     con->registered = true;
+    if (degraded) con->send(status_frame(), websocketpp::frame::opcode::text);
     // Catching up starts before the socket joins, so no live event slips past the hold.
     if (con->replay_asked) start_replay(con, h);
     if (auto oldest = registry.join(con->user, h))
@@ -494,8 +495,33 @@ void gateway::impl::schedule_tick() {
     });
 }
 
+std::string gateway::impl::status_frame() const {
+    return degraded ? encode_control_frame("status", "{\"state\":\"degraded\",\"reason\":" + json_string(degraded) + "}")
+                    : encode_control_frame("status", "{\"state\":\"ok\"}");
+}
+
+void gateway::impl::announce_delivery_state() {
+    const char* reason = hooks.degraded_reason ? hooks.degraded_reason() : nullptr;
+    if (!reason) delivered_once = true;
+    if (!delivered_once) return;  // still starting: no socket could be waiting for delivery
+    if ((reason == nullptr) == (degraded == nullptr) && (!reason || std::string_view(reason) == degraded)) return;
+    degraded = reason;
+    if (degraded)
+        spdlog::warn("delivery degraded ({}): telling {} sockets; nothing is lost, it resumes when Kafka is back",
+                     degraded, registry.socket_count());
+    else
+        spdlog::info("delivery back: telling {} sockets", registry.socket_count());
+    const std::string frame = status_frame();
+    registry.for_each([&](const connection_hdl& h) {
+        std::error_code ec;
+        if (auto con = server.get_con_from_hdl(h, ec); !ec && !con->closing)
+            con->send(frame, websocketpp::frame::opcode::text);
+    });
+}
+
 void gateway::impl::tick() {
     ++ticks;
+    announce_delivery_state();
     const int64_t now_s = now_ms() / 1000;
     const bool ping = config.ping_interval_ms > 0 && (ticks * 1000) % config.ping_interval_ms < 1000;
     std::vector<connection_hdl> expired;

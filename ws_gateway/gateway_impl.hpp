@@ -174,6 +174,9 @@ struct gateway::impl {
     std::size_t pending_auth = 0;  // upgrades without a token, not yet authenticated
     std::unordered_map<uint64_t, connection_hdl> awaiting;  // open and waiting for auth, by id
     bool draining = false;
+    // Degraded mode: sockets are told when delivery stops and when it is back.
+    const char* degraded = nullptr;  // the reason announced; null: delivering
+    bool delivered_once = false;     // not degraded before the reader was ever ready
     uint16_t bound_port = 0;
     long ticks = 0;
     uint64_t batch_seq = 0;
@@ -293,6 +296,12 @@ struct gateway::impl {
     void schedule_tick();
 
     void tick();
+
+    // Once a tick: tells every socket when delivery degrades and when it is back.
+    void announce_delivery_state();
+
+    // The status frame for the current state.
+    std::string status_frame() const;
 
     void begin_drain();
 

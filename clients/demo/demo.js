@@ -152,6 +152,15 @@ if (!token) {
     notice(`The bridge could not resume (${reason}): earlier events may be missing above.`, "info");
   });
   client.on("server_error", ({ code, message }) => notice(`Bridge: ${code}: ${message}`, "info"));
+  client.on("status", ({ state, reason }) => {
+    if (state === "degraded") {
+      setState("open", "delivery paused");
+      notice(`Delivery paused (${reason}): the bridge cannot read Kafka. Nothing is lost; events resume when it is back.`, "info");
+    } else {
+      setState("open");
+      if (!$("notice").classList.contains("error")) $("notice").hidden = true;
+    }
+  });
   client.on("event", show);
   if (thread) client.subscribe(thread);
   client.connect();

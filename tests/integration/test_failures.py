@@ -123,11 +123,18 @@ def test_broker_restart_mid_stream(bridge_factory, tmp_path):
             report["ready_again"] = await wait_until(lambda: bridge.http("/readyz")[0] == 200, 60, 0.2)
             await asyncio.to_thread(producer.join)
             await wait_until(lambda: complete(clients, per_user), 60)
+            # The "delivery back" status comes at the worker's next tick (once a second).
+            await wait_until(lambda: all(any(f["type"] == "status" and f["payload"]["state"] == "ok"
+                                             for _, f in c.control) for c in clients), 10)
             stop.set()
             await asyncio.gather(*tasks)
 
         asyncio.run(run())
         assert report == {"not_ready_while_down": True, "sockets_while_down": 2.0, "ready_again": True}
+        # Degraded mode: each socket was told when delivery stopped, and when it was back.
+        for c in clients:
+            states = [(f["payload"]["state"], f["payload"].get("reason")) for _, f in c.control if f["type"] == "status"]
+            assert states == [("degraded", "kafka_unavailable"), ("ok", None)], states
         for c in clients:
             assert c.seqs() == list(range(per_user)), "nothing lost, in order"
             assert c.duplicates_within == 0

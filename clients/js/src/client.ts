@@ -64,6 +64,8 @@ export interface ClientEvents extends EventsOfCriticalTypes {
   closed: { code: number; reason: string };
   /** The token was refused and no fresh one came; the client stopped. */
   auth_failed: { code: number; reason: string };
+  /** Delivery degraded (the worker cannot read Kafka; nothing is lost), or back to ok. */
+  status: { state: "ok" | "degraded"; reason?: string };
   /** The bridge could not resume (`resume_failed`): reload the app's state; live events follow. */
   reset: { reason: string };
   /** A replay from the resume cursor finished (`resumed`). */
@@ -259,6 +261,12 @@ export class BridgeClient {
         return this.emit("reset", { reason: String(payload.reason ?? "") });
       case "error":
         return this.emit("server_error", { code: String(payload.code ?? ""), message: String(payload.message ?? "") });
+      case "status":
+        // The worker cannot read Kafka: the socket stays, nothing is lost, events resume after.
+        return this.emit("status", {
+          state: payload.state === "degraded" ? "degraded" : "ok",
+          reason: payload.reason === undefined ? undefined : String(payload.reason),
+        });
       default:
         return; // subscribed, unsubscribed, resume_truncated (a 4002 close follows)
     }

@@ -19,7 +19,7 @@ function makeClient(extra = {}) {
   });
   const log = [];
   for (const name of ["connecting", "open", "reconnecting", "closed", "auth_failed", "reset", "resumed",
-                      "server_error", "event"]) {
+                      "server_error", "status", "event"]) {
     client.on(name, (v) => log.push([name, v]));
   }
   client.tokenCalls = () => calls;
@@ -306,5 +306,18 @@ test("dedupe remembers the last 10k ids by default", async () => {
   ws.push(event(1));     // still among the last 10k: dropped
   ws.push(event(0));     // forgotten: delivered again
   assert.equal(events().length, 10002);
+  client.close();
+});
+
+test("status frames: degraded delivery and its end reach the app", async () => {
+  const { client, log } = makeClient();
+  client.connect();
+  const ws1 = await acceptSocket(1);
+  ws1.push({ type: "status", payload: { state: "degraded", reason: "kafka_unavailable" } });
+  ws1.push({ type: "status", payload: { state: "ok" } });
+  assert.deepEqual(log.filter(([n]) => n === "status"), [
+    ["status", { state: "degraded", reason: "kafka_unavailable" }],
+    ["status", { state: "ok", reason: undefined }],
+  ]);
   client.close();
 });
