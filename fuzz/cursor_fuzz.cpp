@@ -24,13 +24,10 @@ bool same(const cursor& a, const cursor& b) {
 
 std::string format(const cursor& c) { return format_cursor(c.topic, c.partition, c.offset, c.timestamp_ms); }
 
+// Kafka's rule for topic names, stated independently of consumers/cursor.cpp as the oracle.
 bool kafka_topic(std::string_view t) {
-    if (t.empty() || t.size() > 249) return false;
-    for (const char c : t)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
-            return false;
-    return true;
+    constexpr std::string_view legal = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    return !t.empty() && t.size() <= 249 && t.find_first_not_of(legal) == std::string_view::npos;
 }
 
 // The input as cursor text.
