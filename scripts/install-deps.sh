@@ -46,6 +46,8 @@ command -v go >/dev/null || missing+=(golang-go)
 # docker-compose only validates docker-compose.yml here: without its recommended Docker engine.
 lean=()
 command -v docker-compose >/dev/null || lean+=(docker-compose)
+# promtool checks and unit-tests deploy/prometheus/alerts.yml.
+command -v promtool >/dev/null || lean+=(prometheus)
 if ((${#missing[@]} + ${#lean[@]})); then
   sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq

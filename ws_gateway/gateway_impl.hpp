@@ -203,7 +203,9 @@ struct gateway::impl {
           origins(config.allowed_origins),
           proxies(config.trusted_proxies),
           per_address(config.max_connections_per_address),
-          registry(config.max_sockets_per_user) {}
+          registry(config.max_sockets_per_user) {
+        metrics.max_sockets = config.max_sockets;
+    }
 
     void listen();
 

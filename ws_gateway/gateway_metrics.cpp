@@ -89,6 +89,8 @@ std::string gateway_metrics::text() const {
     std::string out;
     header(out, "bridge_sockets_open", "gauge", "Open WebSocket connections.");
     sample(out, "bridge_sockets_open", "", static_cast<double>(sockets_open));
+    header(out, "bridge_max_sockets", "gauge", "Sockets this worker takes at most (--max-sockets).");
+    sample(out, "bridge_max_sockets", "", static_cast<double>(max_sockets));
     header(out, "bridge_sockets_awaiting_auth", "gauge", "Open sockets waiting for their auth message.");
     sample(out, "bridge_sockets_awaiting_auth", "", static_cast<double>(sockets_awaiting_auth));
     header(out, "bridge_connects_total", "counter", "WebSocket connections accepted.");

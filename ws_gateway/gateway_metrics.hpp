@@ -45,6 +45,7 @@ private:
 
 // The gateway's counters. Written and read on the io thread only.
 struct gateway_metrics {
+    std::size_t max_sockets = 0;  // --max-sockets, for "near the limit" alerts
     int64_t sockets_open = 0;
     int64_t sockets_awaiting_auth = 0;  // open, waiting for their auth message
     uint64_t connects = 0;

@@ -141,6 +141,19 @@ def test_build_info_and_process_metrics(kafka, bridge_factory):
     assert abs(bridge.metric("process_start_time_seconds") - time.time()) < 120
 
 
+def test_alert_rules_use_only_metrics_a_worker_exposes(kafka, bridge_factory):
+    import os
+    import re
+    rules = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "prometheus", "alerts.yml")
+    with open(rules) as f:
+        used = set(re.findall(r"\b(bridge_[a-z_]+)", f.read()))
+    assert len(used) >= 8
+    bridge = bridge_factory(kafka.create_topic(1), dlq="", dlq_group="alerts-" + str(time.time_ns()))
+    exposed = set(re.findall(r"^# TYPE (\S+)", bridge.http("/metrics", admin=True)[1], re.M))
+    exposed |= {name + "_bucket" for name in exposed}
+    assert used <= exposed, used - exposed
+
+
 def test_logs_are_json_lines_without_tokens_or_payloads(kafka, bridge_factory):
     topic = kafka.create_topic(1)
     bridge = bridge_factory(topic)
