@@ -213,6 +213,7 @@ bool gateway::impl::on_validate(connection_hdl h) {
     const auth_error err = verifier.verify(raw_token, now_ms() / 1000, token);
     if (err != auth_error::none) {
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
+        log_lifecycle("auth refused: {} (HTTP 401) from {}", to_string(err), peer_of(con));
         con->set_status(websocketpp::http::status_code::unauthorized);
         con->append_header("WWW-Authenticate", "Bearer");
         con->set_body("unauthorized: " + std::string(to_string(err)) + "\n");
@@ -328,6 +329,8 @@ void gateway::impl::on_open(connection_hdl h) {
 
 void gateway::impl::join(const connection_ptr& con, connection_hdl h) {
     con->registered = true;
+    log_lifecycle("socket {} open: user {} from {}{}", con->id, con->user, peer_of(con),
+                  con->replay_asked ? ", replaying first" : "");
     if (degraded) con->send(status_frame(), websocketpp::frame::opcode::text);
     // Catching up starts before the socket joins, so no live event slips past the hold.
     if (con->replay_asked) start_replay(con, h);
@@ -349,6 +352,7 @@ void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, co
     const auth_error err = verifier.verify(request.token, now_ms() / 1000, token);
     if (err != auth_error::none) {
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
+        log_lifecycle("auth refused: {} (close 4401) socket {} from {}", to_string(err), con->id, peer_of(con));
         return close_socket(h, close_unauthorized, "token: " + std::string(to_string(err)), disconnect_reason::unauthorized);
     }
     const bool reading = hooks.ready && hooks.ready();
@@ -404,7 +408,11 @@ void gateway::impl::on_end(connection_hdl h, disconnect_reason fallback) {
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
     --metrics.sockets_open;
-    ++metrics.disconnects[static_cast<std::size_t>(con->closing ? con->reason : fallback)];
+    const disconnect_reason why = con->closing ? con->reason : fallback;
+    ++metrics.disconnects[static_cast<std::size_t>(why)];
+    // Codes only: a client's close reason is its own text, not for our logs.
+    log_lifecycle("socket {} closed: {} (sent {}, received {})", con->id, to_string(why), con->get_local_close_code(),
+                  con->get_remote_close_code());
     if (draining && metrics.sockets_open == 0) finish();
 }
 

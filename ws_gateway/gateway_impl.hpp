@@ -37,6 +37,9 @@ inline constexpr uint16_t close_unauthorized = 4401;  // get a new token
 inline constexpr uint16_t close_auth_timeout = 4408;  // retry
 inline constexpr uint16_t close_unavailable = 4503;   // retry later
 
+// Connection lifecycle log lines a worker writes at most per second (a storm is summed up).
+inline constexpr int lifecycle_logs_per_second = 20;
+
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
 inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
@@ -187,6 +190,10 @@ struct gateway::impl {
     std::condition_variable pace_cv;
     std::unordered_map<uint64_t, int> in_flight;
     int64_t last_slow_log_ms = 0;
+    // Connection lifecycle lines: at most lifecycle_logs_per_second, the rest counted.
+    int64_t lifecycle_window_ms = 0;
+    int lifecycle_lines = 0;
+    uint64_t lifecycle_suppressed = 0;
     int64_t last_accept_log_ms = 0;
     uint64_t slow_logs_suppressed = 0;
     asio::steady_timer tick_timer{io};
@@ -222,6 +229,28 @@ struct gateway::impl {
     void on_admin_http(connection_hdl h);
 
     void log_accept_error(const std::error_code& ec);
+
+    // Logs one lifecycle event (open, close, auth refused) at info, unless this second's
+    // budget is spent; the next line that gets through says how many were left out.
+    template <typename... Args>
+    void log_lifecycle(spdlog::format_string_t<Args...> format, Args&&... args) {
+        const int64_t now = now_ms();
+        if (now - lifecycle_window_ms >= 1000) {
+            lifecycle_window_ms = now;
+            lifecycle_lines = 0;
+        }
+        if (lifecycle_lines >= lifecycle_logs_per_second) {
+            ++lifecycle_suppressed;
+            return;
+        }
+        ++lifecycle_lines;
+        if (lifecycle_suppressed) {
+            spdlog::info("{} connection events not logged (over {} a second)", lifecycle_suppressed,
+                         lifecycle_logs_per_second);
+            lifecycle_suppressed = 0;
+        }
+        spdlog::info(format, std::forward<Args>(args)...);
+    }
 
     // Loads --tls-cert-file and --tls-key-file into a new context for the sockets to come.
     // Throws std::runtime_error naming the file or setting that failed.

@@ -1,6 +1,7 @@
 """Operating a worker: health, readiness, metrics, logs, liveness, limits, RS256, shutdown."""
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import time
@@ -181,6 +182,33 @@ def test_logs_are_json_lines_without_tokens_or_payloads(kafka, bridge_factory):
     assert token not in logs and forged not in logs and token.split(".")[2] not in logs
     assert "payload-secret-words" not in logs
     assert "0123456789abcdef" not in logs
+    # The connection's life, at info, without tokens.
+    assert any(re.match(r"socket \d+ open: user mona from 127\.0\.0\.1$", line["msg"]) for line in lines), logs
+    assert any("auth refused: signature (HTTP 401)" in line["msg"] for line in lines)
+    assert any(re.match(r"socket \d+ closed: (client|shutdown) \(sent \d+, received \d+\)$", line["msg"])
+               for line in lines), logs
+
+
+def test_a_storm_of_refusals_cannot_flood_the_log(kafka, bridge_factory):
+    bridge = bridge_factory(kafka.create_topic(1), max_connections_per_address=100000)
+    forged = make_token("storm", secret="forged-secret-0123456789abcdefghijk")
+
+    async def run():
+        for _ in range(300):
+            with pytest.raises(InvalidStatus):
+                await connect(bridge.url, additional_headers={"Authorization": "Bearer " + forged})
+        await asyncio.sleep(1.1)
+        with pytest.raises(InvalidStatus):  # the next line that gets through sums up the rest
+            await connect(bridge.url, additional_headers={"Authorization": "Bearer " + forged})
+
+    started = time.monotonic()
+    asyncio.run(run())
+    elapsed = time.monotonic() - started
+    lines = [json.loads(line)["msg"] for line in bridge.logs().splitlines()]
+    refused = [m for m in lines if m.startswith("auth refused")]
+    assert bridge.metric("bridge_auth_failures_total", reason="signature") == 301
+    assert len(refused) <= 20 * (elapsed + 2), len(refused)
+    assert any(re.match(r"\d+ connection events not logged \(over 20 a second\)", m) for m in lines)
 
 
 def test_expired_token_closes_the_socket_with_4004(kafka, bridge_factory):
