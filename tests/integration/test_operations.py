@@ -290,3 +290,18 @@ def test_rs256_tokens_and_the_hs256_confusion_attack(kafka, bridge_factory, tmp_
     status, events = asyncio.run(run())
     assert status == 401 and len(events) == 1
     assert bridge.metric("bridge_auth_failures_total", reason="alg") == 1
+
+
+def test_dashboard_uses_only_metrics_a_worker_exposes(kafka, bridge_factory):
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "grafana", "dashboards", "bridge.json")
+    with open(path) as f:
+        dashboard = json.load(f)
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if v.get("definition")]
+    used = {m for e in exprs for m in re.findall(r"\b((?:bridge|process)_[a-z_]+)", e)}
+    assert len(used) >= 15, used
+    bridge = bridge_factory(kafka.create_topic(1), dlq="", dlq_group="dashboard-" + str(time.time_ns()))
+    exposed = set(re.findall(r"^# TYPE (\S+)", bridge.http("/metrics", admin=True)[1], re.M))
+    exposed |= {name + "_bucket" for name in exposed}
+    assert used <= exposed, used - exposed
