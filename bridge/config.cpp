@@ -104,7 +104,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--tls-key-file", g.tls_key_file, "PEM private key of --tls-cert-file; re-read on SIGHUP")
         ->envname("BRIDGE_TLS_KEY_FILE");
     app.add_option("--admin-listen", admin_listen,
-                   "Address and port for /metrics, /healthz and /readyz (\"\" for none); keep it private")
+                   "Address and port for /metrics, /healthz and /readyz (\"none\" or \"\" for none); keep it private")
         ->envname("BRIDGE_ADMIN_LISTEN");
     app.add_option("--allowed-origins", g.allowed_origins,
                    "Origins whose pages may open sockets: https://app.example.com or *.example.com, comma-separated "
@@ -200,7 +200,9 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         }
         parse_listen(listen, g.listen_host, g.port, "--listen");
         g.admin_host.clear();
-        if (!admin_listen.empty()) parse_listen(admin_listen, g.admin_host, g.admin_port, "--admin-listen");
+        // "none" also works from the environment, where CLI11 reads an empty value as unset.
+        if (!admin_listen.empty() && admin_listen != "none")
+            parse_listen(admin_listen, g.admin_host, g.admin_port, "--admin-listen");
         rp.brokers = r.brokers;
         rp.topics = r.topics;
         rp.kafka = r.kafka;

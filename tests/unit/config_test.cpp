@@ -263,3 +263,18 @@ TEST_CASE_FIXTURE(config_fixture, "one algorithm, one kind of key") {
 }
 
 TEST_CASE_FIXTURE(config_fixture, "--version exits 0") { CHECK(parse({"--version"}) == 0); }
+
+TEST_CASE_FIXTURE(config_fixture, "the admin listener can be turned off, also from the environment") {
+    const char* secret = "0123456789abcdef0123456789abcdef";
+    REQUIRE(parse({"--jwt-secret", secret}) == std::nullopt);
+    CHECK(config.gateway.admin_host == "127.0.0.1");
+    CHECK(config.gateway.admin_port == 9091);
+    config = bridge_config{};
+    REQUIRE(parse({"--jwt-secret", secret, "--admin-listen", "none"}) == std::nullopt);
+    CHECK(config.gateway.admin_host.empty());
+    config = bridge_config{};
+    setenv("BRIDGE_ADMIN_LISTEN", "none", 1);
+    REQUIRE(parse({"--jwt-secret", secret}) == std::nullopt);
+    CHECK(config.gateway.admin_host.empty());
+    unsetenv("BRIDGE_ADMIN_LISTEN");
+}
