@@ -40,7 +40,6 @@ int serve(const bridge::bridge_config& config) {
     std::unique_ptr<consumers::kafka_replayer> replayer;
     std::unique_ptr<consumers::dlq_writer> dlq;
     gateway::gateway_hooks hooks{
-        [&reader] { return reader && reader->ready(); },
         [&reader]() -> const char* {
             if (!reader) return "starting";
             if (reader->stalled()) return "reader_stalled";

@@ -69,6 +69,8 @@ public:
         ticket& operator=(const ticket&) = delete;
         ~ticket();
         bool held() const { return counts_ != nullptr; }
+        // The client address it counts (behind a trusted proxy, the forwarded one).
+        const std::string& address() const { return address_; }
 
     private:
         friend class address_limits;

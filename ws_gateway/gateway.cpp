@@ -206,14 +206,13 @@ bool gateway::impl::on_validate(connection_hdl h) {
     }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
     // socket: it could not deliver, and a resume would splice onto a reader not yet there.
-    const bool reading = hooks.ready && hooks.ready();
-    if (draining || !reading || registry.socket_count() + handshakes >= config.max_sockets)
+    if (draining || not_ready_reason() || registry.socket_count() + handshakes >= config.max_sockets)
         return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
     verified_token token;
     const auth_error err = verifier.verify(raw_token, now_ms() / 1000, token);
     if (err != auth_error::none) {
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
-        log_lifecycle("auth refused: {} (HTTP 401) from {}", to_string(err), peer_of(con));
+        log_lifecycle("auth refused: {} (HTTP 401) from {}", to_string(err), con->address_ticket.address());
         con->set_status(websocketpp::http::status_code::unauthorized);
         con->append_header("WWW-Authenticate", "Bearer");
         con->set_body("unauthorized: " + std::string(to_string(err)) + "\n");
@@ -258,7 +257,7 @@ bool gateway::impl::serve_status(const connection_ptr& con, std::string_view pat
     };
     if (path == "/healthz") return reply(websocketpp::http::status_code::ok, "ok\n", "text/plain");
     if (path == "/readyz") {
-        const bool ready = !draining && hooks.ready && hooks.ready();
+        const bool ready = !draining && !not_ready_reason();
         return reply(ready ? websocketpp::http::status_code::ok : websocketpp::http::status_code::service_unavailable,
                      ready ? "ready\n" : "not ready\n", "text/plain");
     }
@@ -329,7 +328,7 @@ void gateway::impl::on_open(connection_hdl h) {
 
 void gateway::impl::join(const connection_ptr& con, connection_hdl h) {
     con->registered = true;
-    log_lifecycle("socket {} open: user {} from {}{}", con->id, con->user, peer_of(con),
+    log_lifecycle("socket {} open: user {} from {}{}", con->id, con->user, con->address_ticket.address(),
                   con->replay_asked ? ", replaying first" : "");
     if (degraded) con->send(status_frame(), websocketpp::frame::opcode::text);
     // Catching up starts before the socket joins, so no live event slips past the hold.
@@ -352,11 +351,11 @@ void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, co
     const auth_error err = verifier.verify(request.token, now_ms() / 1000, token);
     if (err != auth_error::none) {
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
-        log_lifecycle("auth refused: {} (close 4401) socket {} from {}", to_string(err), con->id, peer_of(con));
+        log_lifecycle("auth refused: {} (close 4401) socket {} from {}", to_string(err), con->id,
+                      con->address_ticket.address());
         return close_socket(h, close_unauthorized, "token: " + std::string(to_string(err)), disconnect_reason::unauthorized);
     }
-    const bool reading = hooks.ready && hooks.ready();
-    if (!reading || registry.socket_count() + handshakes >= config.max_sockets)
+    if (not_ready_reason() || registry.socket_count() + handshakes >= config.max_sockets)
         return close_socket(h, close_unavailable, "busy or not ready: retry later", disconnect_reason::unavailable);
     con->user = std::move(token.subject);
     con->token_expires_at = token.expires_at;
@@ -509,10 +508,11 @@ std::string gateway::impl::status_frame() const {
 }
 
 void gateway::impl::announce_delivery_state() {
-    const char* reason = hooks.degraded_reason ? hooks.degraded_reason() : nullptr;
+    const char* reason = not_ready_reason();
     if (!reason) delivered_once = true;
     if (!delivered_once) return;  // still starting: no socket could be waiting for delivery
-    if ((reason == nullptr) == (degraded == nullptr) && (!reason || std::string_view(reason) == degraded)) return;
+    const bool unchanged = reason && degraded ? std::string_view(reason) == degraded : reason == degraded;
+    if (unchanged) return;
     degraded = reason;
     if (degraded)
         spdlog::warn("delivery degraded ({}): telling {} sockets; nothing is lost, it resumes when Kafka is back",

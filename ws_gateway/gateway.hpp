@@ -38,9 +38,9 @@ struct gateway_config {
 
 // What the gateway asks of the rest of the worker, from the io thread. Neither may block.
 struct gateway_hooks {
-    std::function<bool()> ready;              // Kafka reachable and partitions assigned
-    // Why delivery is degraded ("kafka_unavailable", "reader_stalled"); null while it is not.
-    std::function<const char*()> degraded_reason;
+    // Null when the worker can deliver (Kafka reachable, partitions assigned, reader moving);
+    // else why not: "starting", "kafka_unavailable", "reader_stalled".
+    std::function<const char*()> not_ready_reason;
     std::function<std::string()> metrics;     // extra Prometheus text (the reader's)
     std::function<void(consumers::replay_request)> replay;  // start a resume or late join
     std::function<void(uint64_t socket_id)> cancel_replay;   // its socket is gone

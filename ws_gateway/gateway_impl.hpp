@@ -328,6 +328,9 @@ struct gateway::impl {
 
     void tick();
 
+    // Why this worker cannot deliver now ("starting", "kafka_unavailable", ...); null when it can.
+    const char* not_ready_reason() const { return hooks.not_ready_reason ? hooks.not_ready_reason() : "starting"; }
+
     // Once a tick: tells every socket when delivery degrades and when it is back.
     void announce_delivery_state();
 
