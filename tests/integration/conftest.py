@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BRIDGE_BIN = os.environ.get("BRIDGE_BIN", os.path.join(ROOT, "build", "bridge", "bridge"))
@@ -200,6 +201,17 @@ async def receive_nothing(ws, wait=1.0):
     except TimeoutError:
         pass
     return extra
+
+
+async def closed_with(ws, timeout=10):
+    """Reads until the socket closes; returns (code, reason) as the client received them."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await ws.recv()
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None, repr(closed)
+        return closed.rcvd.code, closed.rcvd.reason
 
 
 def free_port():

@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import (SECRET, envelope, make_token, open_socket, receive_events, receive_nothing)
+from conftest import (SECRET, closed_with, envelope, make_token, open_socket, receive_events, receive_nothing)
 
 CRITICAL_RUN = [
     ("agent_started", {"agent": "researcher"}),
@@ -357,16 +357,6 @@ def test_new_partitions_are_read_without_restart(kafka, bridge_factory):
 async def open_unauthenticated(bridge, query=""):
     """A socket opened with no token at all, as a browser page opens it."""
     return await connect(bridge.url + query, max_size=None)
-
-
-async def closed_with(ws, timeout=10):
-    """Waits for the close and returns (code, reason) as the client received them."""
-    with pytest.raises(ConnectionClosed) as closed:
-        async with asyncio.timeout(timeout):
-            while True:
-                await ws.recv()
-    assert closed.value.rcvd is not None, repr(closed.value)
-    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 def test_first_message_auth_then_events(kafka, bridge_factory):

@@ -21,7 +21,7 @@ from confluent_kafka.admin import NewTopic
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import BROKERS, envelope, make_token, open_socket, receive_events, receive_nothing
+from conftest import BROKERS, closed_with, envelope, make_token, open_socket, receive_events, receive_nothing
 
 
 def deep_payload(levels, open_="[", close="]"):
@@ -371,23 +371,16 @@ def test_a_client_message_flood_is_closed_with_1008_and_others_are_unaffected(ka
             assert json.loads(await flooder.recv())["type"] == "unsubscribed"
         # Past the budget the socket is closed (1008 is terminal: the worker drops the TCP
         # connection right after the close frame, so this client reads while it sends).
-        async def read_until_closed():
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await flooder.recv()
-            return closed.value
-
-        reader = asyncio.create_task(read_until_closed())
+        reader = asyncio.create_task(closed_with(flooder))
         try:
             for _ in range(1000):
                 await flooder.send('{"action":"subscribe","thread_id":"t"}')
                 await asyncio.sleep(0.005)
         except ConnectionClosed:
             pass
-        closed = await asyncio.wait_for(reader, 10)
-        assert closed.rcvd is not None, repr(closed)
-        assert closed.rcvd.code == 1008
-        assert "rate limit" in closed.rcvd.reason
+        code, reason = await asyncio.wait_for(reader, 10)
+        assert code == 1008
+        assert "rate limit" in reason
         sent = time.monotonic()
         kafka.produce(topic, "quiet", envelope("quiet"))
         kafka.flush()
