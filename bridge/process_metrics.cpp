@@ -77,8 +77,9 @@ std::string process_metrics_text() {
     gauge(out, "process_resident_memory_bytes", "gauge", "Resident memory size, bytes.",
           static_cast<double>(rss_pages) * static_cast<double>(sysconf(_SC_PAGESIZE)));
     gauge(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size, bytes.", static_cast<double>(vsize));
-    gauge(out, "process_start_time_seconds", "gauge", "Start time of the process, seconds since the epoch.",
-          boot_time() + static_cast<double>(starttime) / ticks);
+    // Fixed for the process's life: /proc/stat is read on the first scrape only.
+    static const double started = boot_time() + static_cast<double>(starttime) / ticks;
+    gauge(out, "process_start_time_seconds", "gauge", "Start time of the process, seconds since the epoch.", started);
     gauge(out, "process_open_fds", "gauge", "Open file descriptors.", open_fds());
     rlimit limit{};
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
