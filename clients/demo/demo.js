@@ -139,8 +139,11 @@ if (!token) {
     setState("open", resumed ? "resumed" : "");
     if (!$("notice").classList.contains("error")) $("notice").hidden = true;
   });
-  client.on("reconnecting", ({ delayMs, code, reason }) =>
-    setState("reconnecting", `closed ${code}${reason ? " (" + reason + ")" : ""}, retry in ${(delayMs / 1000).toFixed(1)} s`));
+  // 1006 is what a browser reports for a worker that went away without a word.
+  client.on("reconnecting", ({ delayMs, code, reason }) => {
+    const why = code === 1006 ? "connection lost" : `closed ${code}${reason ? " (" + reason + ")" : ""}`;
+    setState("reconnecting", `${why}, retry in ${(delayMs / 1000).toFixed(1)} s`);
+  });
   client.on("auth_failed", ({ code, reason }) =>
     notice(`Token refused (${code}${reason ? ": " + reason : ""}). Not retrying: reload with a new #token=.`));
   client.on("closed", ({ code, reason }) => {
