@@ -43,7 +43,7 @@ export interface BridgeClientOptions {
    * a page opens or reloads). Default: only events from the first connection on.
    */
   since?: number;
-  /** How long to wait for `authenticated` after the upgrade before trying again, ms (default 10000). */
+  /** How long a connection may take to be ready (open, upgraded, `authenticated`) before trying again, ms (default 10000). */
   authTimeoutMs?: number;
   /** Random source in [0, 1) for the jitter; tests pass their own. */
   random?: () => number;
@@ -210,13 +210,17 @@ export class BridgeClient {
     }
     this.ws = ws;
     const resuming = cursor.resume !== undefined || cursor.since !== undefined;
+    // From here to `authenticated` (or to open, with the token in the URL): a connect that
+    // never completes, e.g. to a worker that died mid-handshake, is dropped and retried too.
+    this.authTimer = setTimeout(() => {
+      this.authTimer = null;
+      if (this.ws === ws) this.dropSocket(ws, 4408, "no authenticated answer");
+    }, this.opts.authTimeoutMs ?? 10000);
     ws.onopen = () => {
-      if (this.opts.auth === "query") return this.opened(resuming);
-      ws.send(JSON.stringify({ action: "auth", token, ...cursor }));
-      this.authTimer = setTimeout(() => {
-        this.authTimer = null;
-        if (this.ws === ws) this.dropSocket(ws, 4408, "no authenticated answer");
-      }, this.opts.authTimeoutMs ?? 10000);
+      if (this.opts.auth !== "query") return ws.send(JSON.stringify({ action: "auth", token, ...cursor }));
+      if (this.authTimer !== null) clearTimeout(this.authTimer);
+      this.authTimer = null;
+      this.opened(resuming);
     };
     ws.onmessage = (ev) => {
       if (this.ws === ws) this.handleFrame(String(ev.data), resuming);

@@ -247,6 +247,17 @@ test("no authenticated answer in time: try again", async () => {
   client.close();
 });
 
+test("a connect that never opens is dropped and tried again", async () => {
+  const { client, log } = makeClient({ options: { authTimeoutMs: 10 } });
+  client.connect();
+  await until(() => FakeWebSocket.instances.length === 1);
+  // Never accepted: no open, no close (a worker that died mid-handshake).
+  await until(() => FakeWebSocket.instances.length === 2);
+  assert.equal(FakeWebSocket.instances[0].closedWith.code, 1000);
+  assert.equal(log.find(([n]) => n === "reconnecting")[1].code, 4408);
+  client.close();
+});
+
 test("typed listeners per critical type; custom types only as events", async () => {
   const { client, events } = makeClient();
   const started = [];
