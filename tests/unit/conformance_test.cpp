@@ -9,6 +9,7 @@
 
 #include <rapidjson/document.h>
 
+#include "schemas/embedded_schemas.hpp"
 #include "schemas/envelope.hpp"
 
 #ifndef CONFORMANCE_DIR
@@ -52,6 +53,7 @@ TEST_CASE("conformance: every case gets its expected outcome") {
     const rapidjson::Document manifest = load_manifest();
     envelope_validator validator(manifest["max_record_bytes"].GetUint64(), manifest["max_depth"].GetUint64());
     std::set<std::string> expects;
+    std::set<std::string> valid_types;
     for (const auto& c : manifest["cases"].GetArray()) {
         const std::string file = c["file"].GetString();
         const std::string expect = c["expect"].GetString();
@@ -65,10 +67,36 @@ TEST_CASE("conformance: every case gets its expected outcome") {
         INFO("case ", file, " (", why, "): ", detail);
         CHECK(outcome(got) == expect);
         if (got == reject_reason::none) CHECK(out.user_id == key);
+        if (expect == "valid" && got == reject_reason::none) valid_types.insert(out.type);
         expects.insert(expect);
     }
     // The set covers acceptance and every reason a single record can be rejected for by content.
     CHECK(expects == std::set<std::string>{"valid", "missing_key", "not_json", "schema", "key_mismatch", "too_deep"});
+    // Every payload schema (critical and AG-UI types) has at least one accepted example.
+    for (const auto& s : bridge::schemas::embedded_schemas())
+        if (s.name != "envelope") CHECK_MESSAGE(valid_types.count(std::string(s.name)) == 1, "no valid case of type ", s.name);
+}
+
+TEST_CASE("conformance: an AG-UI payload schema pins the payload's own type to its file's name") {
+    std::size_t ag_ui = 0;
+    for (const auto& s : bridge::schemas::embedded_schemas()) {
+        rapidjson::Document schema;
+        schema.Parse(s.json.data(), s.json.size());
+        REQUIRE(!schema.HasParseError());
+        // AG-UI payloads carry a `type` of their own; the critical types' payloads do not.
+        if (s.name == "envelope" || !schema.HasMember("properties") || !schema["properties"].HasMember("type")) continue;
+        ++ag_ui;
+        const auto& type = schema["properties"]["type"];
+        INFO("schema ", s.name);
+        REQUIRE(type.HasMember("enum"));
+        REQUIRE(type["enum"].Size() == 1);
+        CHECK(std::string(type["enum"][0].GetString()) == s.name);
+        REQUIRE(schema["required"].IsArray());
+        bool required = false;
+        for (const auto& r : schema["required"].GetArray()) required = required || std::string(r.GetString()) == "type";
+        CHECK(required);
+    }
+    CHECK(ag_ui == 31);  // every AG-UI 1.0 event type
 }
 
 TEST_CASE("conformance: every file in the folder is a listed case") {

@@ -18,6 +18,11 @@ from jsonschema.exceptions import best_match
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_DEPTH = 128
 CRITICAL_TYPES = ("agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed")
+_SUFFIX = ".schema.json"
+# Every type with a payload schema in the package: the critical types and the AG-UI 1.0 event types.
+PAYLOAD_TYPES = tuple(sorted(p.name[:-len(_SUFFIX)] for p in resources.files(__package__).joinpath("schemas").iterdir()
+                             if p.name.endswith(_SUFFIX) and p.name != "envelope" + _SUFFIX))
+AG_UI_TYPES = tuple(t for t in PAYLOAD_TYPES if t not in CRITICAL_TYPES)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -27,8 +32,8 @@ class EventInvalid(ValueError):
 
 
 def load_schema(name):
-    """One of the packaged schemas, by file stem ("envelope" or a critical type)."""
-    text = resources.files(__package__).joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    """One of the packaged schemas, by file stem ("envelope", a critical or an AG-UI type)."""
+    text = resources.files(__package__).joinpath("schemas", name + _SUFFIX).read_text("utf-8")
     return json.loads(text)
 
 
@@ -80,7 +85,7 @@ class EnvelopeValidator:
         self.max_record_bytes = max_record_bytes
         self.max_depth = max_depth
         self._envelope = Draft4Validator(load_schema("envelope"))
-        self._payloads = {t: Draft4Validator(load_schema(t)) for t in CRITICAL_TYPES}
+        self._payloads = {t: Draft4Validator(load_schema(t)) for t in PAYLOAD_TYPES}
 
     def _schema_check(self, validator, document, event_type, prefix=()):
         error = best_match(validator.iter_errors(document))
