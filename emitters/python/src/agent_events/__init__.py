@@ -8,12 +8,16 @@
             with run.tool("web_search", input={"q": "kafka"}) as call:
                 call.output = search("kafka")
             run.completed("ok", output="...")
-"""
-from .aio import AsyncEmitter, AsyncRun, AsyncToolCall
-from .emitter import Emitter, Run, ToolCall
-from .kafka import DEFAULT_TOPIC, DeliveryFailed, producer_config
-from .validation import CRITICAL_TYPES, MAX_DEPTH, MAX_RECORD_BYTES, EnvelopeValidator, EventInvalid
 
-__all__ = ["AsyncEmitter", "AsyncRun", "AsyncToolCall", "CRITICAL_TYPES", "DEFAULT_TOPIC", "DeliveryFailed",
-           "Emitter", "EnvelopeValidator", "EventInvalid", "MAX_DEPTH", "MAX_RECORD_BYTES", "Run", "ToolCall",
-           "producer_config"]
+AG-UI 1.0 events (ag_ui.core, from ag-ui-protocol) go out as they are: run.ag_ui(event), and
+`with run.text_message() as msg: msg.delta(token)` for streamed text.
+"""
+from .aio import AsyncEmitter, AsyncRun, AsyncTextMessage, AsyncToolCall
+from .emitter import Emitter, Run, TextMessage, ToolCall
+from .kafka import DEFAULT_TOPIC, DeliveryFailed, producer_config
+from .validation import (AG_UI_TYPES, CRITICAL_TYPES, MAX_DEPTH, MAX_RECORD_BYTES, PAYLOAD_TYPES, EnvelopeValidator,
+                         EventInvalid)
+
+__all__ = ["AG_UI_TYPES", "AsyncEmitter", "AsyncRun", "AsyncTextMessage", "AsyncToolCall", "CRITICAL_TYPES",
+           "DEFAULT_TOPIC", "DeliveryFailed", "Emitter", "EnvelopeValidator", "EventInvalid", "MAX_DEPTH",
+           "MAX_RECORD_BYTES", "PAYLOAD_TYPES", "Run", "TextMessage", "ToolCall", "producer_config"]

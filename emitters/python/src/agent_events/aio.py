@@ -12,7 +12,7 @@ import time
 
 from confluent_kafka import KafkaException
 
-from . import payloads
+from . import agui, payloads
 from .emitter import EmitterBase
 from .kafka import DeliveryFailed, delivery_error
 from .run import RunBase, ToolCallBase
@@ -41,6 +41,14 @@ class AsyncEmitter(EmitterBase):
         return await self._event(event_type, payload, user_id, thread_id, run_id)
 
     async def _event(self, event_type, payload, user_id, thread_id, run_id):
+        envelope, delivered = await self._send(event_type, payload, user_id, thread_id, run_id)
+        error = await delivered
+        if error is not None:
+            raise DeliveryFailed([(event_type, run_id, error)])
+        return envelope
+
+    async def _send(self, event_type, payload, user_id, thread_id, run_id):
+        """Produces one event; returns its envelope and a future of its delivery error (None: delivered)."""
         envelope, key, value = self._prepare(event_type, payload, user_id, thread_id, run_id)
         loop = asyncio.get_running_loop()
         delivered = loop.create_future()
@@ -54,10 +62,7 @@ class AsyncEmitter(EmitterBase):
 
         await self._produce(key, value, on_delivery, event_type, run_id)
         self._start_poller()
-        error = await delivered
-        if error is not None:
-            raise DeliveryFailed([(event_type, run_id, error)])
-        return envelope
+        return envelope, delivered
 
     async def _produce(self, key, value, on_delivery, event_type, run_id):
         deadline = time.monotonic() + self.flush_timeout
@@ -143,10 +148,24 @@ class AsyncRun(RunBase):
         """An event of your own type; its payload is any object."""
         return await self._event(type, payload)
 
+    async def ag_ui(self, event):
+        """Run.ag_ui, awaited until Kafka took the event."""
+        event_type, payload = self._ag_ui_payload(event)
+        envelope = await self._event(event_type, payload)
+        self._ag_ui_run.saw(event_type)
+        return envelope
+
+    def text_message(self, role="assistant", message_id=None):
+        """`async with run.text_message() as msg: await msg.delta(token)` — see AsyncTextMessage."""
+        return AsyncTextMessage(self, role, message_id)
+
     async def __aenter__(self):
         return self
 
     async def __aexit__(self, exc_type, exc, tb):
+        closing = self._ag_ui_closing(exc)
+        if closing is not None:
+            await self.ag_ui(closing)
         if self._auto_complete():
             await self.completed(self._exit_status(exc))
         return False
@@ -163,3 +182,43 @@ class AsyncToolCall(ToolCallBase):
     async def __aexit__(self, exc_type, exc, tb):
         await self._run._event("tool_completed", self._completed(exc))
         return False
+
+
+class AsyncTextMessage(agui.TextMessageBase):
+    """TextMessage for asyncio. Start and end are awaited until Kafka took them; a delta returns once
+    it is queued, so tokens stream at their own rate rather than one broker round trip each. The
+    end also waits for every delta's delivery, and a delta that failed raises DeliveryFailed from
+    the next delta or from the end."""
+
+    def __init__(self, run, role, message_id):
+        super().__init__(run, role, message_id)
+        self._pending = []  # delivery futures of deltas not yet confirmed
+
+    async def __aenter__(self):
+        await self._run.ag_ui(self._start)
+        return self
+
+    async def delta(self, text):
+        event = self._content(text)
+        if not text:
+            return
+        self._check_delivered()
+        event_type, payload = self._run._ag_ui_payload(event)
+        _, delivered = await self._run._emitter._send(event_type, payload, self._run.user_id, self._run.thread_id,
+                                                      self._run.run_id)
+        self._pending.append(delivered)
+        self.deltas += 1
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self._run.ag_ui(self._end())
+        if self._pending:
+            await asyncio.wait(self._pending)
+        self._check_delivered()
+        return False
+
+    def _check_delivered(self):
+        """Drops confirmed deltas; DeliveryFailed for those Kafka refused."""
+        failed = [f.result() for f in self._pending if f.done() and f.result() is not None]
+        self._pending = [f for f in self._pending if not f.done()]
+        if failed:
+            raise DeliveryFailed([("TEXT_MESSAGE_CONTENT", self._run.run_id, e) for e in failed])

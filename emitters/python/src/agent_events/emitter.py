@@ -5,7 +5,7 @@ import time
 
 from confluent_kafka import KafkaException
 
-from . import payloads
+from . import agui, payloads
 from .kafka import DEFAULT_TOPIC, DeliveryFailed, delivery_error, make_producer
 from .run import RunBase, ToolCallBase
 from .validation import MAX_DEPTH, MAX_RECORD_BYTES, EnvelopeValidator
@@ -142,10 +142,26 @@ class Run(RunBase):
         """An event of your own type; its payload is any object."""
         return self._event(type, payload)
 
+    def ag_ui(self, event):
+        """An AG-UI 1.0 event (an ag_ui.core event or a dict in wire form): the envelope's type is
+        the event's, the payload the event itself. RUN_STARTED and RUN_FINISHED get the run's
+        threadId and runId when they have none, and are refused when theirs differ."""
+        event_type, payload = self._ag_ui_payload(event)
+        envelope = self._event(event_type, payload)
+        self._ag_ui_run.saw(event_type)
+        return envelope
+
+    def text_message(self, role="assistant", message_id=None):
+        """`with run.text_message() as msg: msg.delta(token)` — see TextMessage."""
+        return TextMessage(self, role, message_id)
+
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        closing = self._ag_ui_closing(exc)
+        if closing is not None:
+            self.ag_ui(closing)
         if self._auto_complete():
             self.completed(self._exit_status(exc))
         return False
@@ -161,4 +177,23 @@ class ToolCall(ToolCallBase):
 
     def __exit__(self, exc_type, exc, tb):
         self._run._event("tool_completed", self._completed(exc))
+        return False
+
+
+class TextMessage(agui.TextMessageBase):
+    __doc__ = agui.TextMessageBase.__doc__
+
+    def __enter__(self):
+        self._run.ag_ui(self._start)
+        return self
+
+    def delta(self, text):
+        """Sends one fragment (a token); an empty one sends nothing. Returns without waiting for Kafka."""
+        event = self._content(text)
+        if text:
+            self._run.ag_ui(event)
+            self.deltas += 1
+
+    def __exit__(self, exc_type, exc, tb):
+        self._run.ag_ui(self._end())
         return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from . import payloads
+from . import agui, payloads
 
 
 class RunBase:
@@ -17,9 +17,19 @@ class RunBase:
         self._emitter = emitter
         self._started_at = None  # time.monotonic() at started()
         self._completed = False
+        self._ag_ui_run = agui.AgUiRunState()
 
     def _event(self, event_type, payload):
         return self._emitter._event(event_type, payload, self.user_id, self.thread_id, self.run_id)
+
+    def _ag_ui_payload(self, event):
+        return agui.payload_of(event, self.thread_id, self.run_id)
+
+    def _ag_ui_closing(self, exc):
+        """The event that ends an AG-UI run left open by its `with` block, or None."""
+        if not self._ag_ui_run.open:
+            return None
+        return agui.AgUiRunState.closing_event(self._exit_status(exc), exc)
 
     def _completed_payload(self, status, output, duration_ms, extra):
         if duration_ms is None and self._started_at is not None:
