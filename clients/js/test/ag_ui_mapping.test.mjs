@@ -89,9 +89,9 @@ for (const [i, frame] of critical.entries()) {
 function kept(e) {
   switch (e.type) {
     case "RUN_STARTED":
-      return { type: e.type };
+      return { type: e.type, threadId: e.threadId, runId: e.runId };
     case "RUN_FINISHED":
-      return { type: e.type, ...(e.result !== undefined ? { result: e.result } : {}),
+      return { type: e.type, threadId: e.threadId, runId: e.runId, ...(e.result !== undefined ? { result: e.result } : {}),
                ...(e.outcome?.type === "cancelled" ? { outcome: e.outcome } : {}) };
     case "RUN_ERROR":
       return { type: e.type, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) };
