@@ -3,14 +3,22 @@
 A run emitted with the sync Emitter and one with the AsyncEmitter each arrive on a socket of
 their user, every event in order, each frame's payload exactly the payload the emitter produced,
 in the partition Java's murmur2 partitioner picks. An invalid event raises before anything is
-produced, and the bridge rejects nothing.
+produced, and the bridge rejects nothing. AG-UI events arrive the same way, the AG-UI event
+itself under "payload", and each one passes ag_ui.core's own validation on the receiving side.
 """
 import asyncio
+import json
+import time
 import uuid
 
 import pytest
 
 try:
+    from ag_ui.core import (Event, ReasoningEndEvent, ReasoningMessageContentEvent, ReasoningMessageEndEvent,
+                            ReasoningMessageStartEvent, ReasoningStartEvent, RunStartedEvent, StateDeltaEvent,
+                            StepFinishedEvent, StepStartedEvent, ToolCallArgsEvent, ToolCallEndEvent,
+                            ToolCallResultEvent, ToolCallStartEvent)
+    from pydantic import TypeAdapter
     from agent_events import AsyncEmitter, Emitter, EventInvalid
 except ImportError as e:
     raise ImportError(f"{e}: the emitter is not installed in this Python; run scripts/install-deps.sh") from e
@@ -153,3 +161,137 @@ def test_invalid_event_raises_before_anything_is_produced(topic_and_bridge, kafk
             assert high == 0, f"partition {p} has {high} records"
     finally:
         consumer.close()
+
+
+AG_UI_EVENT = TypeAdapter(Event)
+TOKENS = ["Kafka", " is", " a", " distributed", " event", " log", " \u2014 \u00abdurable\u00bb", " \u2713"]
+
+
+def check_ag_ui_frames(frames, envelopes):
+    """Each frame is its envelope, the AG-UI event wrapped under payload; ag_ui.core accepts each
+    payload as the event its frame's type names."""
+    assert [f["type"] for f in frames] == [e["type"] for e in envelopes], "every event, in order"
+    for frame, env in zip(frames, envelopes):
+        assert set(frame) == FRAME_FIELDS, "payload flattened into the frame"
+        assert frame["payload"] == env["payload"], "payload is the event the emitter produced"
+        assert (frame["run_id"], frame["thread_id"], frame["ts"]) == (env["run_id"], env["thread_id"], env["ts"])
+        event = AG_UI_EVENT.validate_python(frame["payload"])
+        assert event.type.value == frame["type"] == frame["payload"]["type"]
+
+
+def sync_ag_ui_run(topic, user, thread_id):
+    """A run in AG-UI: steps, reasoning, a tool call, state, a streamed answer. Returns the
+    envelopes the emitter produced, in order."""
+    with Emitter(BROKERS, topic, config={"message.timeout.ms": 30000}) as emitter:
+        run = emitter.run(user, thread_id)
+        envelopes = [run.ag_ui(RunStartedEvent(thread_id=thread_id, run_id=run.run_id, protocol_version="1.0")),
+                     run.ag_ui(StepStartedEvent(step_name="research")),
+                     run.ag_ui(ReasoningStartEvent(message_id="rsn-1")),
+                     run.ag_ui(ReasoningMessageStartEvent(message_id="rsn-msg-1")),
+                     run.ag_ui(ReasoningMessageContentEvent(message_id="rsn-msg-1", delta="A search will do.")),
+                     run.ag_ui(ReasoningMessageEndEvent(message_id="rsn-msg-1")),
+                     run.ag_ui(ReasoningEndEvent(message_id="rsn-1")),
+                     run.ag_ui(ToolCallStartEvent(tool_call_id="call-1", tool_call_name="web_search")),
+                     run.ag_ui(ToolCallArgsEvent(tool_call_id="call-1", delta=json.dumps({"q": "Apache Kafka"}))),
+                     run.ag_ui(ToolCallEndEvent(tool_call_id="call-1")),
+                     run.ag_ui(ToolCallResultEvent(message_id="tool-1", tool_call_id="call-1",
+                                                   content="Kafka is a distributed event log.")),
+                     run.ag_ui(StateDeltaEvent(delta=[{"op": "add", "path": "/sources", "value": ["kafka.apache.org"]}])),
+                     run.ag_ui(StepFinishedEvent(step_name="research"))]
+        with run.text_message(message_id="msg-1") as msg:
+            for token in TOKENS:
+                msg.delta(token)
+        envelopes.append(run.ag_ui({"type": "CUSTOM", "name": "citation", "value": {"url": "https://kafka.apache.org"}}))
+        envelopes.append(run.ag_ui({"type": "RUN_FINISHED", "result": {"answer": "".join(TOKENS)}}))
+    return envelopes, run.run_id
+
+
+def test_ag_ui_run_reaches_the_users_socket_wrapped_and_valid(topic_and_bridge):
+    topic, bridge = topic_and_bridge
+    user, thread_id = fresh_user("emitter-ag-ui"), f"thread-{uuid.uuid4().hex[:6]}"
+    count = 13 + 2 + len(TOKENS) + 2
+
+    async def main():
+        ws = await open_socket(bridge, user)
+        result = await asyncio.to_thread(sync_ag_ui_run, topic, user, thread_id)
+        frames = await receive_events(ws, count)
+        extra = await receive_nothing(ws, 0.5)
+        await ws.close()
+        return result, frames, extra
+
+    (sent, run_id), frames, extra = asyncio.run(main())
+    assert [f for f in extra if "id" in f] == [], "more events than emitted"
+    assert [f["type"] for f in frames[13:13 + len(TOKENS) + 2]] == \
+        ["TEXT_MESSAGE_START"] + ["TEXT_MESSAGE_CONTENT"] * len(TOKENS) + ["TEXT_MESSAGE_END"]
+    # The text message's envelopes are not returned: the frames are checked against what it sent.
+    text = frames[13:13 + len(TOKENS) + 2]
+    assert text[0]["payload"] == {"type": "TEXT_MESSAGE_START", "messageId": "msg-1", "role": "assistant"}
+    assert [f["payload"]["delta"] for f in text[1:-1]] == TOKENS
+    assert text[-1]["payload"] == {"type": "TEXT_MESSAGE_END", "messageId": "msg-1"}
+    expected = sent[:13] + [dict(f, user_id=user) for f in text] + sent[13:]
+    check_ag_ui_frames(frames, expected)
+    check_frames(frames, expected, topic, user)
+    assert frames[0]["payload"]["runId"] == frames[0]["run_id"] == run_id
+    assert frames[0]["payload"]["threadId"] == frames[0]["thread_id"] == thread_id
+    assert frames[-1]["payload"] == {"type": "RUN_FINISHED", "result": {"answer": "".join(TOKENS)},
+                                     "threadId": thread_id, "runId": run_id}
+    assert_nothing_rejected(bridge)
+
+
+def test_async_ag_ui_text_message_reaches_the_socket_in_order(topic_and_bridge):
+    topic, bridge = topic_and_bridge
+    user, thread_id = fresh_user("emitter-ag-ui-async"), f"thread-{uuid.uuid4().hex[:6]}"
+    tokens = [f"tok{i} " for i in range(40)]
+
+    async def main():
+        ws = await open_socket(bridge, user)
+        async with AsyncEmitter(BROKERS, topic) as emitter:
+            async with emitter.run(user, thread_id) as run:
+                await run.ag_ui({"type": "RUN_STARTED"})
+                async with run.text_message(message_id="m-async") as msg:
+                    for token in tokens:
+                        await msg.delta(token)
+                        await asyncio.sleep(0.002)
+                # The run's block ends without RUN_FINISHED: the emitter sends it.
+        frames = await receive_events(ws, len(tokens) + 4)
+        await ws.close()
+        return run.run_id, frames
+
+    run_id, frames = asyncio.run(main())
+    assert [f["type"] for f in frames] == \
+        ["RUN_STARTED", "TEXT_MESSAGE_START"] + ["TEXT_MESSAGE_CONTENT"] * len(tokens) + ["TEXT_MESSAGE_END", "RUN_FINISHED"]
+    assert [f["payload"]["delta"] for f in frames[2:-2]] == tokens, "deltas in order"
+    for frame in frames:
+        assert AG_UI_EVENT.validate_python(frame["payload"]).type.value == frame["type"]
+        assert frame["run_id"] == run_id
+    assert frames[-1]["payload"] == {"type": "RUN_FINISHED", "threadId": thread_id, "runId": run_id}
+    assert_nothing_rejected(bridge)
+
+
+def test_bridge_rejects_ag_ui_payloads_its_schemas_refuse(topic_and_bridge, kafka):
+    """Records produced by hand, past the emitter: the bridge's own schemas judge AG-UI payloads."""
+    topic, bridge = topic_and_bridge
+    user = fresh_user("ag-ui-raw")
+
+    def record(etype, payload):
+        return {"type": etype, "user_id": user, "run_id": "r-1", "thread_id": "t-1",
+                "ts": int(time.time() * 1000), "payload": payload}
+
+    bad = [record("TEXT_MESSAGE_CONTENT", {"type": "TEXT_MESSAGE_END", "messageId": "m", "delta": "x"}),
+           record("TEXT_MESSAGE_CONTENT", {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m"}),
+           record("RUN_STARTED", {"type": "RUN_STARTED", "thread_id": "t-1", "run_id": "r-1"})]
+    good = record("TEXT_MESSAGE_CONTENT", {"type": "TEXT_MESSAGE_CONTENT", "messageId": "m", "delta": ""})
+
+    async def main():
+        ws = await open_socket(bridge, user)
+        for r in bad + [good]:
+            kafka.produce(topic, user, r)
+        kafka.flush()
+        frames = await receive_events(ws, 1)
+        extra = await receive_nothing(ws, 0.5)
+        await ws.close()
+        return frames + [f for f in extra if "id" in f]
+
+    frames = asyncio.run(main())
+    assert [f["payload"] for f in frames] == [good["payload"]], "only the valid record, an empty delta allowed"
+    assert bridge.metric("bridge_records_rejected_total", reason="schema") == len(bad)
