@@ -176,6 +176,29 @@ def _rss_bytes(pid):
     return 0
 
 
+def _latency_buckets(worker):
+    """bridge_delivery_latency_seconds: cumulative counts by upper bound (record timestamp to socket write)."""
+    text = worker.http("/metrics", admin=True)[1]
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("bridge_delivery_latency_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return out
+
+
+def _bucket_quantile(before, after, q):
+    """The upper bound (ms) of the bucket holding quantile q of the samples taken between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0) for b in bounds]
+    if not counts or counts[-1] == 0:
+        return None
+    for b, c in zip(bounds, counts):
+        if c >= q * counts[-1]:
+            return b * 1000
+    return None
+
+
 @pytest.mark.skipif(not os.environ.get("AG_UI_BENCH_SECONDS"), reason="a measurement: set AG_UI_BENCH_SECONDS")
 def test_ag_ui_token_stream_rate(kafka, ag_ui_site, page, workers):
     seconds = float(os.environ["AG_UI_BENCH_SECONDS"])
@@ -192,6 +215,7 @@ def test_ag_ui_token_stream_rate(kafka, ag_ui_site, page, workers):
         emitter.flush()
         page.wait_for("window.agui.events.length >= 1", what="RUN_STARTED")
         load_before = os.getloadavg()
+        buckets_before = _latency_buckets(worker)
         cpu_before, wall_before = _cpu_seconds(worker.proc.pid), time.monotonic()
         with run.text_message() as message:
             start = time.monotonic()
@@ -206,6 +230,7 @@ def test_ag_ui_token_stream_rate(kafka, ag_ui_site, page, workers):
         emitter.flush()
         page.wait_for("window.agui.runs['run-bench']?.done", timeout=60, what="the run to finish")
         cpu_after, wall_after = _cpu_seconds(worker.proc.pid), time.monotonic()
+        buckets_after = _latency_buckets(worker)
         load_after = os.getloadavg()
     events = [e for e in page.eval("window.agui.events") if e["type"] == "TEXT_MESSAGE_CONTENT"]
     assert len(events) == tokens and all(e["valid"] for e in events)
@@ -215,6 +240,9 @@ def test_ag_ui_token_stream_rate(kafka, ag_ui_site, page, workers):
     result = {
         "tokens": tokens, "rate_per_s": rate, "seconds": round(wall_after - wall_before, 1),
         "latency_ms": {"p50": pick(0.50), "p99": pick(0.99), "max": lat[-1]},
+        # The worker's own share: record timestamp to socket write, as bucket upper bounds.
+        "worker_latency_ms_bucket": {"p50": _bucket_quantile(buckets_before, buckets_after, 0.50),
+                                     "p99": _bucket_quantile(buckets_before, buckets_after, 0.99)},
         "worker_cpu_percent": round(100 * (cpu_after - cpu_before) / (wall_after - wall_before), 2),
         "worker_rss_mib": round(_rss_bytes(worker.proc.pid) / 2**20, 1),
         "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
