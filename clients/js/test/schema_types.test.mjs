@@ -52,3 +52,29 @@ for (const [type, name] of Object.entries(interfaces)) {
     assert.match(source.match(new RegExp(`export interface ${name} \\{([^}]*)\\}`))[1], /\[field: string\]: unknown;/);
   });
 }
+
+// The AG-UI payload schemas in schemas/json (one per AG-UI 1.0 type: the payload is the AG-UI
+// event itself) name the same fields as @ag-ui/core's own zod schemas, required the same way,
+// so the bridge accepts what @ag-ui/client accepts and the mapping in src/ag_ui/ relies on.
+import { readdirSync } from "node:fs";
+import { EventType } from "@ag-ui/core";
+import * as agUiSchemas from "@ag-ui/core/schemas";
+
+test("schemas/json has a payload schema for every AG-UI 1.0 event type, and only those besides ours", () => {
+  const files = readdirSync(here("../../../schemas/json")).map((f) => f.replace(/\.schema\.json$/, ""));
+  const ours = new Set([...Object.keys(interfaces), "envelope"]);
+  assert.deepEqual(files.filter((f) => !ours.has(f)).sort(), Object.values(EventType).sort());
+});
+
+for (const type of Object.values(EventType)) {
+  test(`schemas/json/${type}.schema.json matches @ag-ui/core's schema`, () => {
+    const schema = JSON.parse(readFileSync(here(`../../../schemas/json/${type}.schema.json`), "utf8"));
+    const name = type.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c) => c.toUpperCase()) + "EventSchema";
+    const zod = agUiSchemas[name];
+    assert.ok(zod, `@ag-ui/core/schemas has no ${name}`);
+    const fields = Object.entries(zod.shape);
+    assert.deepEqual(Object.keys(schema.properties).sort(), fields.map(([k]) => k).sort(), "fields");
+    const required = fields.filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
+    assert.deepEqual([...(schema.required ?? [])].sort(), required.sort(), "required fields");
+  });
+}
