@@ -192,7 +192,8 @@ class AsyncTextMessage(agui.TextMessageBase):
 
     def __init__(self, run, role, message_id):
         super().__init__(run, role, message_id)
-        self._pending = []  # delivery futures of deltas not yet confirmed
+        self._pending = set()  # delivery futures of deltas not yet reported
+        self._failed = []  # delivery errors of deltas, not yet raised
 
     async def __aenter__(self):
         await self._run.ag_ui(self._start)
@@ -202,23 +203,27 @@ class AsyncTextMessage(agui.TextMessageBase):
         event = self._content(text)
         if not text:
             return
-        self._check_delivered()
+        self._raise_failures()
         event_type, payload = self._run._ag_ui_payload(event)
         _, delivered = await self._run._emitter._send(event_type, payload, self._run.user_id, self._run.thread_id,
                                                       self._run.run_id)
-        self._pending.append(delivered)
+        self._pending.add(delivered)
+        delivered.add_done_callback(self._reported)
         self.deltas += 1
 
     async def __aexit__(self, exc_type, exc, tb):
         await self._run.ag_ui(self._end())
         if self._pending:
             await asyncio.wait(self._pending)
-        self._check_delivered()
+        self._raise_failures()
         return False
 
-    def _check_delivered(self):
-        """Drops confirmed deltas; DeliveryFailed for those Kafka refused."""
-        failed = [f.result() for f in self._pending if f.done() and f.result() is not None]
-        self._pending = [f for f in self._pending if not f.done()]
-        if failed:
+    def _reported(self, delivered):
+        self._pending.discard(delivered)
+        if delivered.result() is not None:
+            self._failed.append(delivered.result())
+
+    def _raise_failures(self):
+        if self._failed:
+            failed, self._failed = self._failed, []
             raise DeliveryFailed([("TEXT_MESSAGE_CONTENT", self._run.run_id, e) for e in failed])
