@@ -59,7 +59,7 @@ function runCard(event) {
   const list = el("ol", "timeline");
   root.append(title, meta, list);
   $("runs").prepend(root);
-  run = { root, name, outcome, meta, list, tools: new Map() };
+  run = { root, name, outcome, meta, list, tools: new Map(), texts: new Map() };
   runs.set(event.run_id, run);
   return run;
 }
@@ -115,10 +115,72 @@ function show(event) {
       entry(run, event, "agent_completed", "completed", short(p.output));
       break;
     default:
-      entry(run, event, "custom", event.type, short(p.payload ?? p));
+      if (!showAgUi(run, event, p)) entry(run, event, "custom", event.type, short(p.payload ?? p));
   }
   seen.push({ id: event.id, type: event.type, run_id: event.run_id, payload: p });
   $("counts").textContent = `${seen.length} events`;
+}
+
+// AG-UI events published as they are (envelope type = the AG-UI type, payload = the event):
+// streamed text and reasoning grow one entry per message, tool calls join their results.
+function showAgUi(run, event, e) {
+  const text = (kind, cls) => {
+    const li = entry(run, event, cls, kind);
+    run.texts.set(e.messageId, li.appendChild(el("span", "text", "")));
+  };
+  switch (event.type) {
+    case "RUN_STARTED":
+      entry(run, event, "agent_started", "started", "AG-UI run");
+      return true;
+    case "TEXT_MESSAGE_START":
+      text(e.role ?? "assistant", "ag_ui_text");
+      return true;
+    case "REASONING_MESSAGE_START":
+      text("thinking", "agent_thinking");
+      return true;
+    case "TEXT_MESSAGE_CONTENT":
+    case "REASONING_MESSAGE_CONTENT": {
+      const span = run.texts.get(e.messageId);
+      if (span) span.textContent += e.delta;
+      return true;
+    }
+    case "TOOL_CALL_START": {
+      const li = entry(run, event, "tool", `tool ${e.toolCallName}`);
+      li.append(el("span", "detail", ""), el("span", "duration pending", "running…"));
+      run.tools.set(e.toolCallId, li);
+      return true;
+    }
+    case "TOOL_CALL_ARGS": {
+      const detail = run.tools.get(e.toolCallId)?.querySelector(".detail");
+      if (detail) detail.textContent = short(detail.textContent + e.delta);
+      return true;
+    }
+    case "TOOL_CALL_RESULT": {
+      const li = run.tools.get(e.toolCallId) ?? entry(run, event, "tool", "tool");
+      li.classList.add("done");
+      const d = li.querySelector(".duration") ?? li.appendChild(el("span", "duration"));
+      d.className = "duration";
+      d.textContent = "ok";
+      li.append(el("div", "detail", "→ " + short(e.content)));
+      return true;
+    }
+    case "RUN_FINISHED":
+    case "RUN_ERROR": {
+      const status = event.type === "RUN_ERROR" ? "error" : e.outcome?.type === "cancelled" ? "cancelled" : "ok";
+      run.outcome.textContent = status;
+      run.outcome.className = `outcome ${status}`;
+      entry(run, event, "agent_completed", "completed", short(event.type === "RUN_ERROR" ? e.message : e.result));
+      return true;
+    }
+    case "TEXT_MESSAGE_END":
+    case "REASONING_MESSAGE_END":
+    case "REASONING_START":
+    case "REASONING_END":
+    case "TOOL_CALL_END":
+      return true;
+    default:
+      return false;
+  }
 }
 
 $("endpoint").textContent = wsUrl;

@@ -263,3 +263,31 @@ def test_page_replaced_by_a_newer_socket_stays_closed(kafka, site, page, workers
     assert "other tabs" in page.eval("document.getElementById('notice').innerText")
     assert worker.metric("bridge_disconnects_total", reason="replaced") == 1
     page.screenshot("replaced")
+
+
+def test_page_renders_an_ag_ui_run(kafka, site, page, workers):
+    """AG-UI events published as they are: streamed text grows one entry, the tool call joins its result."""
+    topic = kafka.create_topic(1)
+    worker = workers(topic, it.free_port())
+    user = "gus-" + uuid.uuid4().hex[:6]
+    open_page(page, site, worker, it.make_token(user))
+    page.wait_for("window.demo.state === 'open'", what="the page to connect")
+    tokens = ["Kafka ", "is ", "a ", "distributed ", "event ", "log."]
+    events = ([{"type": "RUN_STARTED", "threadId": "thread-demo", "runId": "run-ag"},
+               {"type": "TEXT_MESSAGE_START", "messageId": "m1", "role": "assistant"}]
+              + [{"type": "TEXT_MESSAGE_CONTENT", "messageId": "m1", "delta": t} for t in tokens]
+              + [{"type": "TEXT_MESSAGE_END", "messageId": "m1"},
+                 {"type": "TOOL_CALL_START", "toolCallId": "call-1", "toolCallName": "web_search"},
+                 {"type": "TOOL_CALL_ARGS", "toolCallId": "call-1", "delta": '{"q": "kafka"}'},
+                 {"type": "TOOL_CALL_END", "toolCallId": "call-1"},
+                 {"type": "TOOL_CALL_RESULT", "messageId": "t1", "toolCallId": "call-1", "content": "a log"},
+                 {"type": "RUN_FINISHED", "threadId": "thread-demo", "runId": "run-ag", "result": "done"}])
+    produce(kafka, topic, [it.envelope(user, e["type"], run_id="run-ag", thread_id="thread-demo", payload=e)
+                           for e in events])
+    page.wait_for(f"window.demo.seen.length >= {len(events)}", what="the AG-UI run")
+    card = page.eval("document.querySelector('section.run').innerText")
+    assert "".join(tokens) in card
+    assert 'tool web_search' in card and '{"q": "kafka"}' in card and "→ a log" in card
+    assert page.eval("document.querySelector('section.run .outcome').textContent") == "ok"
+    assert page.eval("document.querySelectorAll('section.run li').length") == 4  # started, text, tool, completed
+    page.screenshot("ag_ui_run_on_demo_page")
