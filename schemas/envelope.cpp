@@ -47,8 +47,10 @@ enum class stop { none, too_deep, surrogate };
 
 // The record's one SAX pass. It refuses nesting past the cap and strings that decode to a
 // lone surrogate, records where each top-level field's JSON text lies (the frame reuses it
-// unchanged), feeds the envelope's schema, and feeds the payload to the schema of its type:
-// to that one if the type came first, else to every payload schema, one chosen at the end.
+// unchanged), feeds the envelope's schema, and feeds the payload to the schema of its type if
+// the type came first. If it came after, the payload is fed to that schema afterwards, from
+// its text (payload_replay): a second parse of the payload costs less than feeding every
+// payload schema (there are dozens) on the way.
 class envelope_scanner {
 public:
     // `entered` and `live` are scratch space kept by the caller, so a record allocates nothing.
@@ -67,7 +69,9 @@ public:
           out_(out) {}
 
     stop stopped() const { return stopped_; }
-    // The payload feed of a critical type, if the payload reached it; null for other types.
+    // The payload came before the type: no schema has read it yet.
+    bool payload_deferred() const { return payload_deferred_; }
+    // The payload feed of a type with a schema, if the payload reached it; null for other types.
     const schema_feed* payload_feed_of(std::string_view type) const {
         for (std::size_t i = 0; i < payload_types_.size(); ++i)
             if (payload_types_[i] == type) return i < entered_.size() && entered_[i] ? &payload_feeds_[i] : nullptr;
@@ -131,15 +135,15 @@ public:
     }
 
 private:
-    // The payload's schema: the type's if it is known by now, else every one.
+    // The payload's schema: the type's if it is known by now, else none for now.
     void start_payload() {
         in_payload_ = true;
-        const bool type_known = !out_.type_json.empty();
+        payload_deferred_ = out_.type_json.empty();
         live_.clear();
         payload_reach_ = 0;
         entered_.assign(payload_types_.size(), 0);
         for (std::size_t i = 0; i < payload_types_.size(); ++i) {
-            entered_[i] = !type_known || payload_types_[i] == out_.type;
+            entered_[i] = !payload_deferred_ && payload_types_[i] == out_.type;
             if (!entered_[i]) continue;
             payload_feeds_[i].reset();
             live_.push_back(&payload_feeds_[i]);
@@ -149,8 +153,8 @@ private:
 
     // Sends an event to the envelope's feed and, inside the payload, to the payload feeds,
     // each only as deep as it reaches (a feed opens and closes the same levels, so skipping
-    // both ends keeps its depth right). A payload feed that fails stops only itself: the
-    // type decides at the end which counts.
+    // both ends keeps its depth right). A payload feed that fails stops only itself; the
+    // verdict is read at the end.
     template <typename Event>
     bool each(Event&& event) {
         if (depth_ <= envelope_feed_.reach() && !event(envelope_feed_)) return false;
@@ -198,9 +202,47 @@ private:
     std::size_t depth_ = 0;
     field current_ = field::other;
     bool in_payload_ = false;
+    bool payload_deferred_ = false;
     stop stopped_ = stop::none;
     std::size_t value_start_ = 0;
     std::size_t payload_start_ = 0;
+};
+
+// Feeds one payload schema a payload's text, each event only as deep as the schema reaches
+// (as envelope_scanner::each does). The first pass already bounded the depth and checked the
+// strings, so the recursive parser is safe here.
+class payload_replay {
+public:
+    explicit payload_replay(schema_feed& feed) : feed_(feed) {}
+
+    bool Null() { return !within() || feed_.Null(); }
+    bool Bool(bool b) { return !within() || feed_.Bool(b); }
+    bool Int(int i) { return !within() || feed_.Int(i); }
+    bool Uint(unsigned u) { return !within() || feed_.Uint(u); }
+    bool Int64(int64_t i) { return !within() || feed_.Int64(i); }
+    bool Uint64(uint64_t u) { return !within() || feed_.Uint64(u); }
+    bool Double(double d) { return !within() || feed_.Double(d); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return !within() || feed_.RawNumber(s, n, copy); }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) { return !within() || feed_.String(s, n, copy); }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return !within() || feed_.Key(s, n, copy); }
+    bool StartObject() { return ++depth_, !within() || feed_.StartObject(); }
+    bool EndObject(rapidjson::SizeType members) {
+        const bool ok = !within() || feed_.EndObject(members);
+        --depth_;
+        return ok;
+    }
+    bool StartArray() { return ++depth_, !within() || feed_.StartArray(); }
+    bool EndArray(rapidjson::SizeType elements) {
+        const bool ok = !within() || feed_.EndArray(elements);
+        --depth_;
+        return ok;
+    }
+
+private:
+    bool within() const { return depth_ <= feed_.reach(); }
+
+    schema_feed& feed_;
+    std::size_t depth_ = 0;  // of the open containers, the payload object being 1
 };
 
 // Names the failing keyword and where, e.g. "required at #/payload"; never values.
@@ -270,6 +312,21 @@ struct envelope_validator::impl {
         entered.reserve(payload_feeds.size());
         live.reserve(payload_feeds.size());
     }
+
+    // The feed of a type's payload schema after it read `payload` (the payload's JSON text);
+    // null for a type without one.
+    const schema_feed* replay(std::string_view type, std::string_view payload) {
+        for (std::size_t i = 0; i < payload_types.size(); ++i) {
+            if (payload_types[i] != type) continue;
+            payload_feeds[i].reset();
+            payload_replay handler(payload_feeds[i]);
+            rapidjson::MemoryStream stream(payload.data(), payload.size());
+            rapidjson::Reader reader;
+            reader.Parse<parse_flags>(stream, handler);  // a failing schema stops it early
+            return &payload_feeds[i];
+        }
+        return nullptr;
+    }
 };
 
 envelope_validator::envelope_validator(std::size_t max_record_bytes, std::size_t max_depth)
@@ -313,8 +370,11 @@ reject_reason envelope_validator::validate(const std::string* key, std::string_v
     // The key names the user; the envelope must agree.
     if (*key != out.user_id) return fail(reject_reason::key_mismatch, "key differs from user_id");
 
-    // The payload of a critical type, checked by its schema in the same pass.
-    if (const schema_feed* payload = scanner.payload_feed_of(out.type)) {
+    // The payload of a type with a schema, checked by it in the same pass or, when the type
+    // came after the payload, from the payload's text now.
+    const schema_feed* payload = scanner.payload_deferred() ? impl_->replay(out.type, out.payload_json)
+                                                            : scanner.payload_feed_of(out.type);
+    if (payload) {
         if (payload->repeated()) return fail(reject_reason::schema, out.type + " payload: repeated field");
         if (!payload->valid()) return fail(reject_reason::schema, out.type + " payload: " + describe(payload->validator()));
     }
