@@ -422,3 +422,36 @@ TEST_CASE("numbers past 2^63 where a payload schema has an enum are judged, not 
         CHECK(validator.validate(&key, ok, out) == (n[0] == '-' ? reject_reason::schema : reject_reason::none));
     }
 }
+
+TEST_CASE_FIXTURE(validator_fixture, "a payload before its type gets the verdict and detail it gets after it") {
+    const std::pair<const char*, const char*> cases[] = {
+        {"tool_executing", R"({"tool":"search","input":[{"tool":1}]})"},
+        {"tool_executing", R"({"input":{"tool":"x"}})"},
+        {"agent_thinking", R"({"text":"a","text":"b"})"},
+        {"TEXT_MESSAGE_CONTENT", R"({"type":"TEXT_MESSAGE_CONTENT","messageId":"m","delta":"x"})"},
+        {"TEXT_MESSAGE_CONTENT", R"({"type":"TEXT_MESSAGE_END","messageId":"m","delta":"x"})"},
+        {"STATE_DELTA", R"({"type":"STATE_DELTA","delta":[{"op":"add","path":"/a","value":[[1]]}]})"},
+        {"STATE_DELTA", R"({"type":"STATE_DELTA","delta":[{"op":"add","path":"/a"},{"op":"merge","path":"/b"}]})"},
+        {"MESSAGES_SNAPSHOT", R"({"type":"MESSAGES_SNAPSHOT","messages":[{"id":"m","content":"x"}]})"},
+        {"note", R"({"anything":[1,{"a":2}]})"},
+    };
+    for (const auto& [t, payload] : cases) {
+        const char* type = t;
+        CAPTURE(type);
+        CAPTURE(payload);
+        detail.clear();  // a valid record leaves it as it was
+        const reject_reason type_first = check(record(type, payload));
+        const std::string detail_first = detail;
+        field_list f = fields(type, payload);
+        std::rotate(f.begin(), f.end() - 1, f.end());  // payload first, type second
+        REQUIRE(f.front().first == "payload");
+        detail.clear();
+        CHECK(check(object_of(f)) == type_first);
+        CHECK(detail == detail_first);
+        if (type_first == reject_reason::none) CHECK(out.payload_json == payload);
+    }
+    // Both verdicts occur above.
+    CHECK(check(record("STATE_DELTA", R"({"type":"STATE_DELTA","delta":[]})")) == reject_reason::none);
+    CHECK(check(record("STATE_DELTA", R"({"type":"STATE_DELTA","delta":[{"op":"merge","path":"/b"}]})")) ==
+          reject_reason::schema);
+}
