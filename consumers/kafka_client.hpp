@@ -43,7 +43,7 @@ private:
 // Turns librdkafka's log and error events into our log lines and a broker-down flag.
 class kafka_events : public RdKafka::EventCb {
 public:
-    bool all_brokers_down = false;
+    std::atomic<bool> all_brokers_down{false};  // set while consuming, read by the watcher
     void event_cb(RdKafka::Event& e) override;
 
 private:

@@ -37,13 +37,14 @@ struct kafka_reader::impl {
     std::vector<std::unique_ptr<RdKafka::Topic>> topic_handles;
     schemas::envelope_validator validator;
 
-    // Reading-thread state.
+    // Watcher-thread state.
     std::map<std::string, std::set<int32_t>> assigned;
     std::set<std::string> listed;  // topics whose partitions we have seen at least once
     // Partitions to start at their current end once the broker tells where that is.
     std::set<std::pair<std::string, int32_t>> awaiting_end;
     bool metadata_ok = false;
-    rate_limited_log reject_log;
+    rate_limited_log watch_log;
+    rate_limited_log reject_log;  // the reading thread's
 
     // Counters read by the metrics thread.
     std::atomic<uint64_t> records_read{0};
@@ -77,12 +78,12 @@ struct kafka_reader::impl {
             std::unique_ptr<RdKafka::Metadata> md(raw);
             if (err != RdKafka::ERR_NO_ERROR) {
                 ok = false;
-                reject_log.warn(8, "kafka metadata for {}: {}", handle->name(), RdKafka::err2str(err));
+                watch_log.warn(8, "kafka metadata for {}: {}", handle->name(), RdKafka::err2str(err));
                 continue;
             }
             for (const auto* tm : *md->topics()) {
                 if (tm->err() != RdKafka::ERR_NO_ERROR) {
-                    reject_log.warn(9, "kafka topic {}: {}", tm->topic(), RdKafka::err2str(tm->err()));
+                    watch_log.warn(9, "kafka topic {}: {}", tm->topic(), RdKafka::err2str(tm->err()));
                     continue;
                 }
                 const bool first = listed.insert(tm->topic()).second;
@@ -126,7 +127,7 @@ struct kafka_reader::impl {
             int64_t low = 0, high = 0;
             const auto err = consumer->query_watermark_offsets(it->first, it->second, &low, &high, metadata_timeout_ms);
             if (err != RdKafka::ERR_NO_ERROR) {
-                reject_log.warn(11, "kafka end of {}:{} not known yet: {}", it->first, it->second, RdKafka::err2str(err));
+                watch_log.warn(11, "kafka end of {}:{} not known yet: {}", it->first, it->second, RdKafka::err2str(err));
                 ++it;
                 continue;
             }
@@ -209,12 +210,18 @@ kafka_reader::~kafka_reader() { stop(); }
 
 void kafka_reader::start() {
     running_ = true;
+    watcher_ = std::thread([this] { watch(); });
     thread_ = std::thread([this] { run(); });
 }
 
 void kafka_reader::stop() {
-    running_ = false;
+    {
+        std::lock_guard<std::mutex> lock(stop_mutex_);
+        running_ = false;
+    }
+    stop_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    if (watcher_.joinable()) watcher_.join();
     if (impl_->consumer) {
         impl_->consumer->close();
         impl_->consumer.reset();
@@ -241,24 +248,36 @@ bool kafka_reader::stalled() const {
     return stuck;
 }
 
-void kafka_reader::run() {
+// Partitions, readiness and lag, on their own thread: the broker round trips they take
+// (metadata, the end of new partitions) never hold up records being handed over.
+void kafka_reader::watch() {
     auto& s = *impl_;
     const auto refresh_every = std::chrono::milliseconds(s.config.metadata_refresh_ms);
     auto next_refresh = clock_type::now();
+    std::unique_lock<std::mutex> lock(stop_mutex_);
+    while (running_.load(std::memory_order_relaxed)) {
+        if (clock_type::now() >= next_refresh) {
+            lock.unlock();
+            s.refresh_assignment();
+            s.update_lag();
+            lock.lock();
+            // Partitions still waiting for their end are retried soon.
+            next_refresh = clock_type::now() + (s.awaiting_end.empty() ? refresh_every : std::chrono::milliseconds(200));
+        }
+        // A broker that goes away shows within a tenth of a second.
+        ready_.store(s.metadata_ok && !s.events.all_brokers_down && s.every_topic_assigned(),
+                     std::memory_order_relaxed);
+        stop_cv_.wait_for(lock, std::chrono::milliseconds(100));
+    }
+}
+
+void kafka_reader::run() {
+    auto& s = *impl_;
     std::vector<std::unique_ptr<RdKafka::Message>> held;  // keeps the batch's bytes alive
     std::vector<event> batch;
     while (running_.load(std::memory_order_relaxed)) {
         loop_at_ms_.store(steady_ms(), std::memory_order_relaxed);
         busy_.store(false, std::memory_order_relaxed);
-        // Partitions, readiness and lag on a timer.
-        if (clock_type::now() >= next_refresh) {
-            s.refresh_assignment();
-            s.update_lag();
-            // Partitions still waiting for their end are retried soon.
-            next_refresh = clock_type::now() + (s.awaiting_end.empty() ? refresh_every : std::chrono::milliseconds(200));
-        }
-        ready_.store(s.metadata_ok && !s.events.all_brokers_down && s.every_topic_assigned(),
-                     std::memory_order_relaxed);
 
         // Wait for one record, then drain what is already fetched into one batch.
         // A batch is handed over once nothing more is fetched, once it is full, or once its

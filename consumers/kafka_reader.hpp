@@ -1,8 +1,10 @@
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +33,8 @@ inline bool reader_stalled(int64_t age_ms, bool busy, int64_t stall_ms) {
 // Reads every partition of the configured topics on its own thread (manual assignment,
 // starting at the end; partitions created later are read from their beginning), filters
 // records by key through the sink, validates the envelopes, and hands batches to the sink.
+// A second thread watches partitions, readiness and lag, so its broker round trips never
+// delay the records.
 class kafka_reader {
 public:
     // Throws std::invalid_argument with librdkafka's message on bad configuration.
@@ -53,7 +57,9 @@ public:
 
 private:
     struct impl;
-    void run();
+    void run();    // the reading thread: records to batches to the sink
+    void watch();  // the watcher thread: partitions, readiness, lag
+
 
     std::unique_ptr<impl> impl_;
     std::atomic<bool> ready_{false};
@@ -61,7 +67,10 @@ private:
     std::atomic<int64_t> loop_at_ms_{0};    // steady clock, when the loop last came round
     std::atomic<bool> busy_{false};         // handling records (not waiting for them)
     mutable std::atomic<bool> stall_logged_{false};
+    std::mutex stop_mutex_;
+    std::condition_variable stop_cv_;  // wakes the watcher to stop
     std::thread thread_;
+    std::thread watcher_;
 };
 
 }  // namespace bridge::consumers
