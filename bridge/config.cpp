@@ -142,6 +142,8 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         ->envname("BRIDGE_MAX_SOCKETS_PER_USER")->check(CLI::Range(1, 1000));
     app.add_option("--max-sockets", g.max_sockets, "Upgrades past this get HTTP 503")
         ->envname("BRIDGE_MAX_SOCKETS")->check(CLI::Range(1, 10000000));
+    app.add_option("--io-threads", g.io_threads, "Threads that own the sockets, dealt in turn (0: one per core)")
+        ->envname("BRIDGE_IO_THREADS")->check(CLI::Range(0, 256));
     app.add_option("--max-inbound-bytes", g.max_inbound_bytes, "Largest client message; larger closes with 1009")
         ->envname("BRIDGE_MAX_INBOUND_BYTES")->check(CLI::Range(64, 1 << 20));
     app.add_option("--send-buffer-bytes", g.send_buffer_bytes, "Per-socket unsent bytes; past it for 0.5 s, or past 4 times it, the socket closes (4002)")

@@ -138,10 +138,13 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
     return nearest;
 }
 
-address_limits::address_limits(std::size_t per_address) : counts_(std::make_shared<counts>(counts{per_address, {}})) {}
+address_limits::address_limits(std::size_t per_address) : counts_(std::make_shared<counts>()) {
+    counts_->limit = per_address;
+}
 
 address_limits::ticket address_limits::acquire(const std::string& address) {
     ticket t;
+    std::lock_guard<std::mutex> lock(counts_->mutex);
     auto& n = counts_->by_address[address];
     if (n >= counts_->limit) {
         if (n == 0) counts_->by_address.erase(address);
@@ -154,12 +157,14 @@ address_limits::ticket address_limits::acquire(const std::string& address) {
 }
 
 std::size_t address_limits::count(const std::string& address) const {
+    std::lock_guard<std::mutex> lock(counts_->mutex);
     const auto it = counts_->by_address.find(address);
     return it == counts_->by_address.end() ? 0 : it->second;
 }
 
 void address_limits::ticket::release() noexcept {
     if (!counts_) return;
+    std::lock_guard<std::mutex> lock(counts_->mutex);
     const auto it = counts_->by_address.find(address_);
     if (it != counts_->by_address.end() && --it->second == 0) counts_->by_address.erase(it);
     counts_.reset();

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -88,6 +89,7 @@ public:
 private:
     struct counts {
         std::size_t limit;
+        std::mutex mutex;  // tickets are taken and dropped on every io thread
         std::unordered_map<std::string, std::size_t> by_address;
     };
     std::shared_ptr<counts> counts_;

@@ -1,5 +1,9 @@
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <thread>
+
+#include <unistd.h>
 
 #include "ws_gateway/gateway_impl.hpp"
 #include "ws_gateway/request_params.hpp"
@@ -19,9 +23,9 @@ param_status token_of(const connection_ptr& con, std::string& token) {
 }
 
 // A connection's peer address as text; empty if the socket is already gone.
-std::string peer_of(const connection_ptr& con) {
+std::string peer_of(const asio::ip::tcp::socket& socket) {
     std::error_code ec;
-    const auto endpoint = con->get_raw_socket().remote_endpoint(ec);
+    const auto endpoint = socket.remote_endpoint(ec);
     if (ec) return {};
     auto address = endpoint.address();
     if (address.is_v6() && address.to_v6().is_v4_mapped())
@@ -29,9 +33,27 @@ std::string peer_of(const connection_ptr& con) {
     return address.to_string(ec);
 }
 
+// Out of descriptors (EMFILE, ENFILE) or buffers: an accept retried at once fails again.
+bool out_of_resources(const std::error_code& ec) {
+    return ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+           ec == asio::error::no_memory;
+}
+
 }  // namespace
 
-uint16_t gateway::impl::bind(asio::ip::tcp::acceptor& a, const std::string& host, uint16_t port, const char* what) {
+gateway::impl::impl(gateway_config c, jwt_verifier v, gateway_hooks h)
+    : config(std::move(c)),
+      verifier(std::move(v)),
+      hooks(std::move(h)),
+      origins(config.allowed_origins),
+      proxies(config.trusted_proxies),
+      per_address(config.max_connections_per_address),
+      registry(config.max_sockets_per_user) {
+    if (config.io_threads == 0) config.io_threads = std::max(1u, std::thread::hardware_concurrency());
+    for (std::size_t i = 0; i < config.io_threads; ++i) shards.push_back(std::make_unique<shard>(*this, i));
+}
+
+uint16_t gateway::shard::bind(asio::ip::tcp::acceptor& a, const std::string& host, uint16_t port, const char* what) {
     std::error_code ec;
     const auto address = asio::ip::make_address(host, ec);
     if (ec) throw std::runtime_error(std::string(what) + " address " + host + ": " + ec.message());
@@ -44,7 +66,7 @@ uint16_t gateway::impl::bind(asio::ip::tcp::acceptor& a, const std::string& host
     return a.local_endpoint(ec).port();
 }
 
-void gateway::impl::listen() {
+void gateway::shard::listen() {
     using namespace std::placeholders;
     for (auto* s : {&server, &admin}) {
         s->clear_access_channels(websocketpp::log::alevel::all);
@@ -84,14 +106,17 @@ void gateway::impl::listen() {
     });
 
     if (!config.tls_cert_file.empty()) server.set_tls_context(load_tls());
-    bound_port = bind(acceptor, config.listen_host, config.port, "listen");
-    if (!config.admin_host.empty()) admin_port = bind(admin_acceptor, config.admin_host, config.admin_port, "admin listen");
-    accept(server, acceptor);
-    if (admin_port) accept(admin, admin_acceptor);
+    if (index == 0) {
+        bound_port = bind(acceptor, config.listen_host, config.port, "listen");
+        if (!config.admin_host.empty())
+            admin_port = bind(admin_acceptor, config.admin_host, config.admin_port, "admin listen");
+        accept_public();
+        if (admin_port) accept_admin();
+    }
     schedule_tick();
 }
 
-optional_tls::context_ptr gateway::impl::load_tls() const {
+optional_tls::context_ptr gateway::shard::load_tls() const {
     namespace ssl = asio::ssl;
     auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
     SSL_CTX* native = context->native_handle();
@@ -117,52 +142,87 @@ optional_tls::context_ptr gateway::impl::load_tls() const {
     return context;
 }
 
-void gateway::impl::accept(server_type& on, asio::ip::tcp::acceptor& from) {
-    if (!from.is_open()) return;
-    auto con = on.get_connection();
-    if (!con) return;
-    from.async_accept(con->get_raw_socket(), [this, &on, &from, con](const std::error_code& ec) {
-        if (ec == asio::error::operation_aborted || !from.is_open()) return con->terminate(ec);
+void gateway::shard::accept_public() {
+    if (!acceptor.is_open()) return;
+    acceptor.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket peer) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
         if (ec) {
             ++metrics.accept_errors;
-            con->terminate(ec);
-            // Out of descriptors (EMFILE, ENFILE) or buffers: a retry at once fails again.
-            if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-                ec == asio::error::no_memory) {
-                log_accept_error(ec);
-                auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-                retry->async_wait([this, &on, &from, retry](const std::error_code& e) {
-                    if (!e) accept(on, from);  // the acceptor may be closed by then: accept() checks
-                });
-                return;
-            }
-            return accept(on, from);
+            if (!out_of_resources(ec)) return accept_public();
+            log_accept_error(ec);
+            auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+            retry->async_wait([this, retry](const std::error_code& e) {
+                if (!e) accept_public();  // the acceptor may be closed by then: accept_public() checks
+            });
+            return;
         }
+        accept_public();
         // A direct peer (not a trusted proxy) is held to its cap from the first byte.
-        const std::string peer = peer_of(con);
-        if (&on == &server && !proxies.contains(peer)) {
-            con->address_ticket = per_address.acquire(peer);
-            if (!con->address_ticket.held()) {
+        address_limits::ticket place;
+        const std::string address = peer_of(peer);
+        if (!proxies.contains(address)) {
+            place = per_address.acquire(address);
+            if (!place.held()) {
                 ++metrics.refused[static_cast<std::size_t>(refusal_reason::address_limit)];
-                std::error_code ignored;
-                con->get_raw_socket().close(ignored);
-                con->terminate(ignored);
-                return accept(on, from);
+                return;  // closed as `peer` goes
             }
         }
-        con->start();
-        accept(on, from);
+        // Dealt in turn: the shard takes the descriptor over on its own thread.
+        std::error_code e;
+        const auto protocol = peer.local_endpoint(e).protocol();
+        if (e) return;
+        shard& to = *worker.shards[next_shard];
+        next_shard = (next_shard + 1) % worker.shards.size();
+        const int fd = peer.release(e);
+        if (e) return;
+        asio::post(to.io, [&to, protocol, fd, place = std::move(place)]() mutable {
+            to.adopt(protocol, fd, std::move(place));
+        });
     });
 }
 
-void gateway::impl::on_tcp_pre_init(connection_hdl h) {
+void gateway::shard::adopt(asio::ip::tcp protocol, int fd, address_limits::ticket place) {
+    auto con = server.get_connection();
+    std::error_code ec;
+    if (con) con->get_raw_socket().assign(protocol, fd, ec);
+    if (!con || ec) {
+        ::close(fd);
+        return;
+    }
+    con->address_ticket = std::move(place);
+    con->start();
+}
+
+void gateway::shard::accept_admin() {
+    if (!admin_acceptor.is_open()) return;
+    auto con = admin.get_connection();
+    if (!con) return;
+    admin_acceptor.async_accept(con->get_raw_socket(), [this, con](const std::error_code& ec) {
+        if (ec == asio::error::operation_aborted || !admin_acceptor.is_open()) return con->terminate(ec);
+        if (ec) {
+            ++metrics.accept_errors;
+            con->terminate(ec);
+            if (!out_of_resources(ec)) return accept_admin();
+            log_accept_error(ec);
+            auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+            retry->async_wait([this, retry](const std::error_code& e) {
+                if (!e) accept_admin();
+            });
+            return;
+        }
+        con->start();
+        accept_admin();
+    });
+}
+
+void gateway::shard::on_tcp_pre_init(connection_hdl h) {
     std::error_code ec;
     if (auto con = server.get_con_from_hdl(h, ec)) con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
 // Upgrade requests: path, origin, address, capacity, the token, then the parameters. The
 // user comes from the token only.
-bool gateway::impl::on_validate(connection_hdl h) {
+bool gateway::shard::on_validate(connection_hdl h) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return false;
@@ -182,7 +242,7 @@ bool gateway::impl::on_validate(connection_hdl h) {
         return refuse(refusal_reason::origin, websocketpp::http::status_code::forbidden, "origin not allowed\n");
     // Behind a trusted proxy, the client is known only now, from X-Forwarded-For.
     if (!con->address_ticket.held()) {
-        con->address_ticket = per_address.acquire(client_address(peer_of(con), con->get_request_header("X-Forwarded-For"), proxies));
+        con->address_ticket = per_address.acquire(client_address(peer_of(con->get_raw_socket()), con->get_request_header("X-Forwarded-For"), proxies));
         if (!con->address_ticket.held())
             return refuse(refusal_reason::address_limit, websocketpp::http::status_code::too_many_requests,
                           "too many connections from this address\n");
@@ -195,22 +255,24 @@ bool gateway::impl::on_validate(connection_hdl h) {
     // No token: a browser that authenticates with its first message. Its refusals come
     // after the upgrade, as close codes it can read; until then it holds no place.
     if (given == param_status::absent) {
-        if (draining || pending_auth >= config.max_pending_auth)
-            return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
         if (!read_replay_params(con))
             return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                           "bad resume, since or run_id parameter\n");
+        if (draining || worker.pending_auth.fetch_add(1) >= config.max_pending_auth) {
+            if (!draining) --worker.pending_auth;
+            return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
+        }
         con->awaiting_auth = true;
-        ++pending_auth;
         return true;
     }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
     // socket: it could not deliver, and a resume would splice onto a reader not yet there.
-    if (draining || not_ready_reason() || registry.socket_count() + handshakes >= config.max_sockets)
+    if (draining || not_ready_reason() || !worker.take_place())
         return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
     verified_token token;
     const auth_error err = verifier.verify(raw_token, now_ms() / 1000, token);
     if (err != auth_error::none) {
+        worker.release_place();
         ++metrics.auth_failures[static_cast<std::size_t>(err)];
         log_lifecycle("auth refused: {} (HTTP 401) from {}", to_string(err), con->address_ticket.address());
         con->set_status(websocketpp::http::status_code::unauthorized);
@@ -220,17 +282,18 @@ bool gateway::impl::on_validate(connection_hdl h) {
     }
     con->user = std::move(token.subject);
     con->token_expires_at = token.expires_at;
-    if (!read_replay_params(con))
+    if (!read_replay_params(con)) {
+        worker.release_place();
         return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                       "bad resume, since or run_id parameter\n");
-    con->validated = true;
-    ++handshakes;
+    }
+    con->validated = true;  // holds its place until it opens and joins, or fails
     return true;
 }
 
 // ?resume=<id> (resume after the id) or ?since=<ms>[&run_id=<run>] (late join). False for
 // a malformed one: a bad cursor must not silently mean "no resume".
-bool gateway::impl::read_replay_params(const connection_ptr& con) {
+bool gateway::shard::read_replay_params(const connection_ptr& con) {
     const std::string& resource = con->get_resource();
     auto& r = con->replay;
     r.user_id = con->user;
@@ -248,7 +311,7 @@ bool gateway::impl::read_replay_params(const connection_ptr& con) {
     return true;
 }
 
-bool gateway::impl::serve_status(const connection_ptr& con, std::string_view path, bool with_metrics) {
+bool gateway::shard::serve_status(const connection_ptr& con, std::string_view path, bool with_metrics) {
     auto reply = [&](websocketpp::http::status_code::value status, std::string body, const char* type) {
         con->set_status(status);
         con->replace_header("Content-Type", type);
@@ -262,14 +325,16 @@ bool gateway::impl::serve_status(const connection_ptr& con, std::string_view pat
                      ready ? "ready\n" : "not ready\n", "text/plain");
     }
     if (path == "/metrics" && with_metrics) {
-        std::string text = metrics.text();
+        std::vector<const gateway_metrics*> all;
+        for (const auto& s : worker.shards) all.push_back(&s->metrics);
+        std::string text = gateway_metrics::text(all, config.max_sockets);
         if (hooks.metrics) text += hooks.metrics();
         return reply(websocketpp::http::status_code::ok, std::move(text), "text/plain; version=0.0.4");
     }
     return false;
 }
 
-void gateway::impl::on_http(connection_hdl h) {
+void gateway::shard::on_http(connection_hdl h) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return;
@@ -297,7 +362,7 @@ void gateway::impl::on_http(connection_hdl h) {
     con->set_body("not found\n");
 }
 
-void gateway::impl::on_admin_http(connection_hdl h) {
+void gateway::shard::on_admin_http(connection_hdl h) {
     std::error_code ec;
     auto con = admin.get_con_from_hdl(h, ec);
     if (ec || serve_status(con, path_of(con->get_resource()), true)) return;
@@ -306,16 +371,16 @@ void gateway::impl::on_admin_http(connection_hdl h) {
     con->set_body("not found\n");
 }
 
-void gateway::impl::on_open(connection_hdl h) {
+void gateway::shard::on_open(connection_hdl h) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return;
-    if (con->validated) --handshakes;
-    con->validated = false;
     con->opened = true;
     ++metrics.sockets_open;
     ++metrics.connects;
-    con->id = next_socket_id++;
+    con->id = next_socket_id;
+    next_socket_id += worker.shards.size();
+    // A socket closed now gives its place back in on_end.
     if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
     if (con->awaiting_auth) {
         ++metrics.sockets_awaiting_auth;
@@ -324,22 +389,34 @@ void gateway::impl::on_open(connection_hdl h) {
         return;
     }
     join(con, h);
+    worker.release_place();  // counted by the registry now
+    con->validated = false;
 }
 
-void gateway::impl::join(const connection_ptr& con, connection_hdl h) {
+void gateway::shard::join(const connection_ptr& con, connection_hdl h) {
     con->registered = true;
     log_lifecycle("socket {} open: user {} from {}{}", con->id, con->user, con->address_ticket.address(),
                   con->replay_asked ? ", replaying first" : "");
     if (degraded) con->send(status_frame(), websocketpp::frame::opcode::text);
     // Catching up starts before the socket joins, so no live event slips past the hold.
     if (con->replay_asked) start_replay(con, h);
-    if (auto oldest = registry.join(con->user, h))
-        close_socket(*oldest, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+    if (auto oldest = registry.join(con->user, {h, index})) {
+        if (oldest->io_thread == index)
+            close_socket(oldest->socket, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+        else
+            close_elsewhere(*oldest, close_replaced, "too many sockets for this user", disconnect_reason::replaced);
+    }
 }
 
-void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, const client_message& request) {
+void gateway::shard::close_elsewhere(const socket_registry::member& m, uint16_t code, const std::string& why,
+                                     disconnect_reason reason) {
+    shard& owner = *worker.shards[m.io_thread];
+    asio::post(owner.io, [&owner, h = m.socket, code, why, reason] { owner.close_socket(h, code, why, reason); });
+}
+
+void gateway::shard::authenticate(const connection_ptr& con, connection_hdl h, const client_message& request) {
     con->awaiting_auth = false;
-    --pending_auth;
+    --worker.pending_auth;
     --metrics.sockets_awaiting_auth;
     awaiting.erase(con->id);
     if (request.what != client_message::kind::auth)
@@ -355,7 +432,7 @@ void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, co
                       con->address_ticket.address());
         return close_socket(h, close_unauthorized, "token: " + std::string(to_string(err)), disconnect_reason::unauthorized);
     }
-    if (not_ready_reason() || registry.socket_count() + handshakes >= config.max_sockets)
+    if (not_ready_reason() || !worker.take_place())
         return close_socket(h, close_unavailable, "busy or not ready: retry later", disconnect_reason::unavailable);
     con->user = std::move(token.subject);
     con->token_expires_at = token.expires_at;
@@ -370,9 +447,10 @@ void gateway::impl::authenticate(const connection_ptr& con, connection_hdl h, co
     con->replay_asked = !r.cursor.empty() || r.since_ms >= 0;
     send_control(con, "authenticated", "{\"expires_at\":" + std::to_string(con->token_expires_at) + "}");
     join(con, h);
+    worker.release_place();  // counted by the registry now
 }
 
-std::string gateway::impl::renew_token(const connection_ptr& con, const client_message& request) {
+std::string gateway::shard::renew_token(const connection_ptr& con, const client_message& request) {
     verified_token token;
     const auth_error err = verifier.verify(request.token, now_ms() / 1000, token);
     if (err != auth_error::none) {
@@ -387,15 +465,15 @@ std::string gateway::impl::renew_token(const connection_ptr& con, const client_m
 }
 
 // Close and fail handlers: the socket is gone; count it once.
-void gateway::impl::on_end(connection_hdl h, disconnect_reason fallback) {
+void gateway::shard::on_end(connection_hdl h, disconnect_reason fallback) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return;
-    if (con->validated) --handshakes;  // a validated upgrade that never opened
+    if (con->validated) worker.release_place();  // a validated upgrade that never opened
     con->validated = false;
     if (con->awaiting_auth) {
         con->awaiting_auth = false;
-        --pending_auth;
+        --worker.pending_auth;
         if (con->opened) {
             --metrics.sockets_awaiting_auth;
             awaiting.erase(con->id);
@@ -415,7 +493,7 @@ void gateway::impl::on_end(connection_hdl h, disconnect_reason fallback) {
     if (draining && metrics.sockets_open == 0) finish();
 }
 
-void gateway::impl::on_message(connection_hdl h, server_type::message_ptr m) {
+void gateway::shard::on_message(connection_hdl h, server_type::message_ptr m) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec || con->closing) return;
@@ -460,7 +538,7 @@ void gateway::impl::on_message(connection_hdl h, server_type::message_ptr m) {
     con->send(reply, websocketpp::frame::opcode::text);
 }
 
-void gateway::impl::close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason) {
+void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason) {
     std::error_code ec;
     auto con = server.get_con_from_hdl(h, ec);
     if (ec || con->closing) return;
@@ -472,7 +550,7 @@ void gateway::impl::close_socket(connection_hdl h, uint16_t code, const std::str
 }
 
 // At most one line a second: out of descriptors, every retry fails.
-void gateway::impl::log_accept_error(const std::error_code& ec) {
+void gateway::shard::log_accept_error(const std::error_code& ec) {
     const int64_t now = now_ms();
     if (now - last_accept_log_ms < 1000) return;
     last_accept_log_ms = now;
@@ -480,7 +558,7 @@ void gateway::impl::log_accept_error(const std::error_code& ec) {
 }
 
 // At most one line a second, however many sockets fall behind at once.
-void gateway::impl::log_slow_reader(std::size_t buffered) {
+void gateway::shard::log_slow_reader(std::size_t buffered) {
     const int64_t now = now_ms();
     if (now - last_slow_log_ms < 1000) {
         ++slow_logs_suppressed;
@@ -493,7 +571,7 @@ void gateway::impl::log_slow_reader(std::size_t buffered) {
 }
 
 // Once a second: close sockets whose token expired; ping every ping interval.
-void gateway::impl::schedule_tick() {
+void gateway::shard::schedule_tick() {
     tick_timer.expires_after(std::chrono::seconds(1));
     tick_timer.async_wait([this](const std::error_code& ec) {
         if (ec || draining) return;
@@ -502,38 +580,39 @@ void gateway::impl::schedule_tick() {
     });
 }
 
-std::string gateway::impl::status_frame() const {
+std::string gateway::shard::status_frame() const {
     return degraded ? encode_control_frame("status", "{\"state\":\"degraded\",\"reason\":" + json_string(degraded) + "}")
                     : encode_control_frame("status", "{\"state\":\"ok\"}");
 }
 
-void gateway::impl::announce_delivery_state() {
+void gateway::shard::announce_delivery_state() {
     const char* reason = not_ready_reason();
     if (!reason) delivered_once = true;
     if (!delivered_once) return;  // still starting: no socket could be waiting for delivery
     const bool unchanged = reason && degraded ? std::string_view(reason) == degraded : reason == degraded;
     if (unchanged) return;
     degraded = reason;
-    if (degraded)
+    if (index != 0) {  // shards[0] speaks for the worker
+    } else if (degraded)
         spdlog::warn("delivery degraded ({}): telling {} sockets; nothing is lost, it resumes when Kafka is back",
                      degraded, registry.socket_count());
     else
         spdlog::info("delivery back: telling {} sockets", registry.socket_count());
     const std::string frame = status_frame();
-    registry.for_each([&](const connection_hdl& h) {
+    registry.for_each(index, [&](const connection_hdl& h) {
         std::error_code ec;
         if (auto con = server.get_con_from_hdl(h, ec); !ec && !con->closing)
             con->send(frame, websocketpp::frame::opcode::text);
     });
 }
 
-void gateway::impl::tick() {
+void gateway::shard::tick() {
     ++ticks;
     announce_delivery_state();
     const int64_t now_s = now_ms() / 1000;
     const bool ping = config.ping_interval_ms > 0 && (ticks * 1000) % config.ping_interval_ms < 1000;
     std::vector<connection_hdl> expired;
-    registry.for_each([&](const connection_hdl& h) {
+    registry.for_each(index, [&](const connection_hdl& h) {
         std::error_code ec;
         auto con = server.get_con_from_hdl(h, ec);
         if (ec) return;
@@ -553,15 +632,15 @@ void gateway::impl::tick() {
         close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
 }
 
-void gateway::impl::begin_drain() {
+void gateway::shard::begin_drain() {
     if (draining) return;
     draining = true;
-    spdlog::info("draining: closing {} sockets", registry.socket_count());
+    if (index == 0) spdlog::info("draining: closing {} sockets", registry.socket_count());
     tick_timer.cancel();
     std::error_code ec;
     acceptor.close(ec);
     std::vector<connection_hdl> all;
-    registry.for_each([&](const connection_hdl& h) { all.push_back(h); });
+    registry.for_each(index, [&](const connection_hdl& h) { all.push_back(h); });
     for (const auto& [id, h] : awaiting) all.push_back(h);
     for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
     if (metrics.sockets_open == 0) return finish();
@@ -573,7 +652,7 @@ void gateway::impl::begin_drain() {
     });
 }
 
-void gateway::impl::finish() {
+void gateway::shard::finish() {
     drain_timer.cancel();
     std::error_code ec;
     admin_acceptor.close(ec);
@@ -582,34 +661,42 @@ void gateway::impl::finish() {
 
 gateway::gateway(gateway_config config, jwt_verifier verifier, gateway_hooks hooks)
     : impl_(std::make_unique<impl>(std::move(config), std::move(verifier), std::move(hooks))) {
-    impl_->listen();
+    for (auto& s : impl_->shards) s->listen();
 }
 
 gateway::~gateway() = default;
 
-uint16_t gateway::port() const { return impl_->bound_port; }
+uint16_t gateway::port() const { return impl_->shards[0]->bound_port; }
 
-uint16_t gateway::admin_port() const { return impl_->admin_port; }
+uint16_t gateway::admin_port() const { return impl_->shards[0]->admin_port; }
+
+std::size_t gateway::io_threads() const { return impl_->shards.size(); }
 
 void gateway::reload_tls() {
-    asio::post(impl_->io, [this] {
-        if (impl_->config.tls_cert_file.empty()) return spdlog::warn("reload: no TLS configured");
-        try {
-            impl_->server.set_tls_context(impl_->load_tls());
-            spdlog::info("reload: TLS certificate and key read again; new sockets use them");
-        } catch (const std::exception& e) {
-            spdlog::error("reload: keeping the previous TLS certificate: {}", e.what());
-        }
-    });
+    if (impl_->config.tls_cert_file.empty()) return spdlog::warn("reload: no TLS configured");
+    for (auto& s : impl_->shards)
+        asio::post(s->io, [s = s.get()] {
+            try {
+                s->server.set_tls_context(s->load_tls());
+                if (s->index == 0) spdlog::info("reload: TLS certificate and key read again; new sockets use them");
+            } catch (const std::exception& e) {
+                if (s->index == 0) spdlog::error("reload: keeping the previous TLS certificate: {}", e.what());
+            }
+        });
 }
 
-void gateway::run() { impl_->io.run(); }
+void gateway::run() {
+    std::vector<std::thread> others;
+    for (std::size_t i = 1; i < impl_->shards.size(); ++i)
+        others.emplace_back([s = impl_->shards[i].get()] { s->io.run(); });
+    impl_->shards[0]->io.run();
+    for (auto& t : others) t.join();
+}
 
 void gateway::shutdown() {
-    asio::post(impl_->io, [this] { impl_->begin_drain(); });
+    for (auto& s : impl_->shards) asio::post(s->io, [s = s.get()] { s->begin_drain(); });
 }
 
 bool gateway::wants(const std::string& user_id) const { return impl_->registry.has_user(user_id); }
-
 
 }  // namespace bridge::gateway

@@ -34,6 +34,8 @@ struct gateway_config {
     // Native TLS (wss://) on the public listener when both are set: PEM files.
     std::string tls_cert_file;
     std::string tls_key_file;
+    // Sockets are spread over this many io threads, each owning its sockets; 0: one per core.
+    std::size_t io_threads = 0;
 };
 
 // What the gateway asks of the rest of the worker, from the io thread. Neither may block.
@@ -48,8 +50,9 @@ struct gateway_hooks {
 
 // The WebSocket and HTTP side of a worker: accepts /ws upgrades with a JWT, keeps each
 // user's sockets, sends them their events, and serves /healthz, /readyz and /metrics.
-// All socket work runs on the thread that calls run(); deliver() is called from the
-// reading thread and hands the events over by posting. A socket opened with ?resume=<id>
+// Sockets are dealt in turn to io threads (gateway_config::io_threads), each of which owns
+// its sockets outright; run() runs them all. deliver() is called from the reading thread:
+// it encodes each event once and hands the batch to every io thread by posting. A socket opened with ?resume=<id>
 // or ?since=<ms> is replayed from Kafka first; its live events wait meanwhile and are
 // spliced per partition by offset, so nothing is lost or sent twice on the connection.
 class gateway final : public consumers::event_sink, public consumers::replay_sink {
@@ -61,8 +64,9 @@ public:
 
     uint16_t port() const;
     uint16_t admin_port() const;  // 0 without an admin listener
+    std::size_t io_threads() const;
 
-    // Serves until shutdown() has drained the sockets.
+    // Serves, on this thread and io_threads() - 1 more, until shutdown() has drained the sockets.
     void run();
 
     // Thread-safe: stops accepting, closes every socket with 1001, and makes run() return
@@ -80,7 +84,8 @@ public:
     void replay_finished(uint64_t socket_id, consumers::replay_result result) override;
 
 private:
-    struct impl;
+    struct impl;   // what the io threads share: configuration, limits, the socket registry
+    struct shard;  // one io thread and the sockets it owns
     std::unique_ptr<impl> impl_;
 };
 

@@ -3,7 +3,7 @@
 
 namespace bridge::gateway {
 
-void gateway::impl::start_replay(const connection_ptr& con, connection_hdl h) {
+void gateway::shard::start_replay(const connection_ptr& con, connection_hdl h) {
     con->catching_up = true;
     con->replay.socket_id = con->id;
     replaying[con->id] = h;
@@ -20,7 +20,7 @@ void gateway::impl::start_replay(const connection_ptr& con, connection_hdl h) {
 // Bytes the io thread queued a moment ago may be unsent only because their write has not
 // been run yet; a socket whose client does not read stays past the limit, or grows past
 // the hard cap.
-bool gateway::impl::falling_behind(socket_state& socket, std::size_t buffered, int64_t now) const {
+bool gateway::shard::falling_behind(socket_state& socket, std::size_t buffered, int64_t now) const {
     if (buffered <= config.send_buffer_bytes) {
         socket.over_limit_since_ms = 0;
         return false;
@@ -30,24 +30,19 @@ bool gateway::impl::falling_behind(socket_state& socket, std::size_t buffered, i
     return now - socket.over_limit_since_ms >= slow_grace_ms;
 }
 
-// On the io thread: send each event to its user's sockets, oldest socket first.
-void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
+// On the io thread: send each event to its user's sockets here, oldest socket first.
+void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
     const int64_t now = now_ms();
     ++batch_seq;
     std::vector<connection_hdl> slow;
     for (const auto& item : batch) {
-        const auto* sockets = registry.sockets_of(item.user);
-        if (!sockets) continue;
-        for (const auto& h : *sockets) {
+        registry.for_user(item.user, index, [&](const connection_hdl& h) {
             std::error_code ec;
             auto con = server.get_con_from_hdl(h, ec);
-            if (ec || con->closing) continue;
-            if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-            if (con->catching_up) {
-                hold_live(con, h, item, slow);
-                continue;
-            }
-            if (!con->splice.empty() && replayed_already(*con, item)) continue;
+            if (ec || con->closing) return;
+            if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) return;
+            if (con->catching_up) return hold_live(con, h, item, slow);
+            if (!con->splice.empty() && replayed_already(*con, item)) return;
             if (con->batch_seen != batch_seq) {
                 con->batch_seen = batch_seq;
                 con->buffered_at_batch = con->get_buffered_amount();
@@ -55,13 +50,13 @@ void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
             if (falling_behind(*con, con->buffered_at_batch, now)) {
                 con->closing = true;  // skip it for the rest of the batch; closed below
                 slow.push_back(h);
-                continue;
+                return;
             }
-            if (con->send(item.frame)) continue;
+            if (con->send(item.frame)) return;
             con->sent_event = true;
             ++metrics.delivered[item.type_index];
             metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
-        }
+        });
     }
     for (const auto& h : slow) {
         std::error_code ec;
@@ -74,7 +69,7 @@ void gateway::impl::send_batch(const std::vector<outgoing>& batch) {
 }
 
 // Live events for a socket still catching up wait, bounded by its send buffer size.
-void gateway::impl::hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow) {
+void gateway::shard::hold_live(const connection_ptr& con, connection_hdl h, const outgoing& item, std::vector<connection_hdl>& slow) {
     con->held_bytes += item.frame->get_payload().size();
     if (con->held_bytes > config.send_buffer_bytes) {
         con->closing = true;
@@ -84,7 +79,7 @@ void gateway::impl::hold_live(const connection_ptr& con, connection_hdl h, const
     con->held_live.push_back(item);
 }
 
-void gateway::impl::stop_replay(uint64_t id) {
+void gateway::shard::stop_replay(uint64_t id) {
     replaying.erase(id);
     {
         std::lock_guard<std::mutex> lock(pace_mutex);
@@ -95,7 +90,7 @@ void gateway::impl::stop_replay(uint64_t id) {
 }
 
 // On the io thread: one replayed batch for one socket.
-void gateway::impl::send_replay(uint64_t id, const std::vector<outgoing>& batch) {
+void gateway::shard::send_replay(uint64_t id, const std::vector<outgoing>& batch) {
     const auto it = replaying.find(id);
     if (it == replaying.end()) return release_replay_batch(id);
     std::error_code ec;
@@ -110,7 +105,7 @@ void gateway::impl::send_replay(uint64_t id, const std::vector<outgoing>& batch)
 
 // A socket that never drains holds the replay thread until its pace wait times out, which
 // ends the replay and closes the socket as a slow reader.
-void gateway::impl::wait_for_drain(uint64_t id) {
+void gateway::shard::wait_for_drain(uint64_t id) {
     const auto it = replaying.find(id);
     std::error_code ec;
     auto con = it == replaying.end() ? nullptr : server.get_con_from_hdl(it->second, ec);
@@ -123,7 +118,7 @@ void gateway::impl::wait_for_drain(uint64_t id) {
     });
 }
 
-void gateway::impl::release_replay_batch(uint64_t id) {
+void gateway::shard::release_replay_batch(uint64_t id) {
     {
         std::lock_guard<std::mutex> lock(pace_mutex);
         if (auto it = in_flight.find(id); it != in_flight.end()) --it->second;
@@ -132,7 +127,7 @@ void gateway::impl::release_replay_batch(uint64_t id) {
 }
 
 // On the io thread: the replay ended; splice the held live events and go live.
-void gateway::impl::finish_replay(uint64_t id, const consumers::replay_result& result) {
+void gateway::shard::finish_replay(uint64_t id, const consumers::replay_result& result) {
     const auto it = replaying.find(id);
     if (it == replaying.end()) return;
     const connection_hdl h = it->second;
@@ -173,7 +168,7 @@ void gateway::impl::finish_replay(uint64_t id, const consumers::replay_result& r
     }
 }
 
-bool gateway::impl::replayed_already(socket_state& socket, const outgoing& item) {
+bool gateway::shard::replayed_already(socket_state& socket, const outgoing& item) {
     auto& points = socket.splice;
     for (auto it = points.begin(); it != points.end(); ++it) {
         if (it->partition != item.partition || it->topic != item.topic) continue;
@@ -184,11 +179,11 @@ bool gateway::impl::replayed_already(socket_state& socket, const outgoing& item)
     return false;
 }
 
-void gateway::impl::send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {
+void gateway::shard::send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {
     con->send(encode_control_frame(type, payload), websocketpp::frame::opcode::text);
 }
 
-// Encodes and frames each event once; every socket of the user shares these bytes.
+// Encodes and frames each event once; every socket of the user, on every shard, shares these bytes.
 std::vector<outgoing> gateway::impl::frame_events(const std::vector<consumers::event>& batch) {
     std::vector<outgoing> ready;
     ready.reserve(batch.size());
@@ -207,12 +202,13 @@ std::vector<outgoing> gateway::impl::frame_events(const std::vector<consumers::e
 }
 
 void gateway::deliver(const std::vector<consumers::event>& batch) {
-    asio::post(impl_->io, [this, items = impl_->frame_events(batch)] { impl_->send_batch(items); });
+    auto items = std::make_shared<const std::vector<outgoing>>(impl_->frame_events(batch));
+    for (auto& s : impl_->shards) asio::post(s->io, [s = s.get(), items] { s->send_batch(*items); });
 }
 
 bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) {
-    auto& s = *impl_;
-    auto items = s.frame_events(batch);
+    auto& s = impl_->owner_of(socket_id);
+    auto items = impl_->frame_events(batch);
     // Pace the replay to the socket: at most two batches not yet written out (see wait_for_drain).
     {
         std::unique_lock<std::mutex> lock(s.pace_mutex);
@@ -224,12 +220,13 @@ bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::eve
         if (!room || it == s.in_flight.end()) return false;
         ++it->second;
     }
-    asio::post(s.io, [this, socket_id, items = std::move(items)] { impl_->send_replay(socket_id, items); });
+    asio::post(s.io, [&s, socket_id, items = std::move(items)] { s.send_replay(socket_id, items); });
     return true;
 }
 
 void gateway::replay_finished(uint64_t socket_id, consumers::replay_result result) {
-    asio::post(impl_->io, [this, socket_id, result = std::move(result)] { impl_->finish_replay(socket_id, result); });
+    auto& s = impl_->owner_of(socket_id);
+    asio::post(s.io, [&s, socket_id, result = std::move(result)] { s.finish_replay(socket_id, result); });
 }
 
 }  // namespace bridge::gateway

@@ -2,6 +2,7 @@
 // The gateway's inside, shared by gateway.cpp (accepting, authenticating, closing sockets)
 // and gateway_delivery.cpp (sending live and replayed events). Private to ws_gateway/; the
 // only header that includes websocketpp.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -106,7 +107,7 @@ struct socket_state {
     std::vector<consumers::splice_point> splice;
 };
 
-// One io thread runs every socket: no locks and no strands inside websocketpp.
+// Each socket lives on one io thread: no locks and no strands inside websocketpp.
 struct ws_config : websocketpp::config::asio {
     typedef ws_config type;
     typedef websocketpp::config::asio base;
@@ -157,24 +158,61 @@ inline int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// What every io thread of the worker shares. Limits that are per user or per worker live
+// here, so they stay exact however the sockets are spread.
 struct gateway::impl {
     gateway_config config;
-    jwt_verifier verifier;
+    jwt_verifier verifier;  // verify() is const and keeps no state: any thread may call it
     gateway_hooks hooks;
-
-    asio::io_context io;
-    server_type server;
-    server_type admin;  // /metrics and health, on the admin address
-    asio::ip::tcp::acceptor acceptor{io};
-    asio::ip::tcp::acceptor admin_acceptor{io};
     origin_list origins;
     proxy_list proxies;
     address_limits per_address;
     socket_registry registry;
+    std::atomic<std::size_t> handshakes{0};    // upgrades validated (or authenticating), not yet open
+    std::atomic<std::size_t> pending_auth{0};  // upgrades without a token, not yet authenticated
+    // Frames are built on the reading threads, outside any connection.
+    std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
+        std::make_shared<ws_config::con_msg_manager_type>();
+    std::vector<std::unique_ptr<shard>> shards;  // shards[0] also accepts and serves the admin port
+
+    impl(gateway_config c, jwt_verifier v, gateway_hooks h);
+
+    // The shard that owns a socket id (ids are dealt so that id - 1 = shard index, modulo).
+    shard& owner_of(uint64_t socket_id) { return *shards[(socket_id - 1) % shards.size()]; }
+
+    // Takes one place under --max-sockets for a socket about to open; false if none is left.
+    // The caller gives it back (release_place) once the socket has joined the registry or failed.
+    bool take_place() {
+        if (registry.socket_count() + handshakes.fetch_add(1) < config.max_sockets) return true;
+        --handshakes;
+        return false;
+    }
+    void release_place() { --handshakes; }
+
+    // Encodes and frames each event once; every socket of the user, on every shard, shares these bytes.
+    std::vector<outgoing> frame_events(const std::vector<consumers::event>& batch);
+};
+
+// One io thread and the sockets it owns outright: their websocketpp server, their timers,
+// their replays. Only shards[0] listens: it deals accepted connections to the shards in turn.
+struct gateway::shard {
+    impl& worker;
+    const std::size_t index;
+    const gateway_config& config;
+    const jwt_verifier& verifier;
+    const gateway_hooks& hooks;
+    const origin_list& origins;
+    const proxy_list& proxies;
+    address_limits& per_address;
+    socket_registry& registry;
+
+    asio::io_context io;
+    server_type server;
+    server_type admin;  // /metrics and health, on the admin address (shards[0] only)
+    asio::ip::tcp::acceptor acceptor{io};
+    asio::ip::tcp::acceptor admin_acceptor{io};
     gateway_metrics metrics;
     uint16_t admin_port = 0;
-    std::size_t handshakes = 0;  // upgrades validated, not yet open
-    std::size_t pending_auth = 0;  // upgrades without a token, not yet authenticated
     std::unordered_map<uint64_t, connection_hdl> awaiting;  // open and waiting for auth, by id
     bool draining = false;
     // Degraded mode: sockets are told when delivery stops and when it is back.
@@ -183,14 +221,16 @@ struct gateway::impl {
     uint16_t bound_port = 0;
     long ticks = 0;
     uint64_t batch_seq = 0;
-    uint64_t next_socket_id = 1;
+    uint64_t next_socket_id;  // index + 1, then steps of the shard count
+    std::size_t next_shard = 0;  // shards[0]: where the next accepted connection goes
     std::unordered_map<uint64_t, connection_hdl> replaying;  // sockets catching up, by id
     // Replay pacing: batches posted to the io thread and not yet sent, per socket.
     std::mutex pace_mutex;
     std::condition_variable pace_cv;
     std::unordered_map<uint64_t, int> in_flight;
     int64_t last_slow_log_ms = 0;
-    // Connection lifecycle lines: at most lifecycle_logs_per_second, the rest counted.
+    // Connection lifecycle lines: the worker's budget a second, split over the shards.
+    int lifecycle_budget;
     int64_t lifecycle_window_ms = 0;
     int lifecycle_lines = 0;
     uint64_t lifecycle_suppressed = 0;
@@ -199,29 +239,38 @@ struct gateway::impl {
     asio::steady_timer tick_timer{io};
     asio::steady_timer drain_timer{io};
 
-    // Frames are built on the reading threads, outside any connection.
-    std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
-        std::make_shared<ws_config::con_msg_manager_type>();
+    shard(impl& w, std::size_t i)
+        : worker(w),
+          index(i),
+          config(w.config),
+          verifier(w.verifier),
+          hooks(w.hooks),
+          origins(w.origins),
+          proxies(w.proxies),
+          per_address(w.per_address),
+          registry(w.registry),
+          next_socket_id(i + 1),
+          lifecycle_budget(std::max<int>(1, lifecycle_logs_per_second / static_cast<int>(w.config.io_threads))) {}
 
-    impl(gateway_config c, jwt_verifier v, gateway_hooks h)
-        : config(std::move(c)),
-          verifier(std::move(v)),
-          hooks(std::move(h)),
-          origins(config.allowed_origins),
-          proxies(config.trusted_proxies),
-          per_address(config.max_connections_per_address),
-          registry(config.max_sockets_per_user) {
-        metrics.max_sockets = config.max_sockets;
-    }
-
+    // Sets up the servers; shards[0] also binds and starts accepting.
     void listen();
+
+    // Takes over a connection shards[0] accepted: its descriptor and its per-address place.
+    void adopt(asio::ip::tcp protocol, int fd, address_limits::ticket place);
+
+    // Closes a socket of another shard, on that shard's thread.
+    void close_elsewhere(const socket_registry::member& m, uint16_t code, const std::string& why, disconnect_reason reason);
 
     // Binds an acceptor; throws std::runtime_error naming what failed.
     static uint16_t bind(asio::ip::tcp::acceptor& a, const std::string& host, uint16_t port, const char* what);
 
-    // Accepts connections for one server. Out of file descriptors, it waits and retries
-    // instead of spinning; a direct peer past its per-address cap is closed at once.
-    void accept(server_type& on, asio::ip::tcp::acceptor& from);
+    // shards[0]: accepts public connections and deals them to the shards in turn. Out of
+    // file descriptors, it waits and retries instead of spinning; a direct peer past its
+    // per-address cap is closed at once.
+    void accept_public();
+
+    // shards[0]: accepts admin connections.
+    void accept_admin();
 
     // The /healthz, /readyz and /metrics answers; false for any other path.
     bool serve_status(const connection_ptr& con, std::string_view path, bool with_metrics);
@@ -239,7 +288,7 @@ struct gateway::impl {
             lifecycle_window_ms = now;
             lifecycle_lines = 0;
         }
-        if (lifecycle_lines >= lifecycle_logs_per_second) {
+        if (lifecycle_lines >= lifecycle_budget) {
             ++lifecycle_suppressed;
             return;
         }
@@ -286,7 +335,7 @@ struct gateway::impl {
 
     void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason);
 
-    // On the io thread: send each event to its user's sockets, oldest socket first.
+    // On the io thread: send each event to its user's sockets here, oldest socket first.
     void send_batch(const std::vector<outgoing>& batch);
 
     // A reader is slow when its unsent bytes stay past the limit for slow_grace_ms, or reach
@@ -316,9 +365,6 @@ struct gateway::impl {
     void finish_replay(uint64_t id, const consumers::replay_result& result);
 
     void send_control(const connection_ptr& con, std::string_view type, const std::string& payload);
-
-    // Encodes and frames each event once; every socket of the user shares these bytes.
-    std::vector<outgoing> frame_events(const std::vector<consumers::event>& batch);
 
     // At most one line a second, however many sockets fall behind at once.
     void log_slow_reader(std::size_t buffered);

@@ -71,50 +71,68 @@ void latency_histogram::observe(double seconds) {
     ++count_;
 }
 
-void latency_histogram::render(std::string& out, std::string_view name) const {
+void latency_histogram::render(std::string& out, std::string_view name, const std::vector<const latency_histogram*>& parts) {
     const std::string bucket = std::string(name) + "_bucket";
     uint64_t cumulative = 0;
+    double sum = 0;
     char le[32];
     for (std::size_t i = 0; i < bounds.size(); ++i) {
-        cumulative += counts_[i];
+        for (const auto* p : parts) cumulative += p->counts_[i];
         std::snprintf(le, sizeof le, "%g", bounds[i]);
         sample(out, bucket, label("le", le), static_cast<double>(cumulative));
     }
-    sample(out, bucket, "le=\"+Inf\"", static_cast<double>(count_));
-    sample(out, std::string(name) + "_sum", "", sum_);
-    sample(out, std::string(name) + "_count", "", static_cast<double>(count_));
+    for (const auto* p : parts) {
+        cumulative += p->counts_[bounds.size()];
+        sum += p->sum_;
+    }
+    sample(out, bucket, "le=\"+Inf\"", static_cast<double>(cumulative));
+    sample(out, std::string(name) + "_sum", "", sum);
+    sample(out, std::string(name) + "_count", "", static_cast<double>(cumulative));
 }
 
-std::string gateway_metrics::text() const {
+std::string gateway_metrics::text(const std::vector<const gateway_metrics*>& io_threads, std::size_t max_sockets) {
+    // One io thread's field, summed over all of them.
+    auto sum = [&](auto field) {
+        double total = 0;
+        for (const auto* m : io_threads) total += static_cast<double>(field(*m));
+        return total;
+    };
     std::string out;
     header(out, "bridge_sockets_open", "gauge", "Open WebSocket connections.");
-    sample(out, "bridge_sockets_open", "", static_cast<double>(sockets_open));
+    sample(out, "bridge_sockets_open", "", sum([](const gateway_metrics& m) { return int64_t(m.sockets_open); }));
+    header(out, "bridge_io_thread_sockets", "gauge", "Open WebSocket connections, by io thread (--io-threads).");
+    for (std::size_t i = 0; i < io_threads.size(); ++i)
+        sample(out, "bridge_io_thread_sockets", label("thread", std::to_string(i)),
+               static_cast<double>(int64_t(io_threads[i]->sockets_open)));
     header(out, "bridge_max_sockets", "gauge", "Sockets this worker takes at most (--max-sockets).");
     sample(out, "bridge_max_sockets", "", static_cast<double>(max_sockets));
     header(out, "bridge_sockets_awaiting_auth", "gauge", "Open sockets waiting for their auth message.");
-    sample(out, "bridge_sockets_awaiting_auth", "", static_cast<double>(sockets_awaiting_auth));
+    sample(out, "bridge_sockets_awaiting_auth", "", sum([](const gateway_metrics& m) { return int64_t(m.sockets_awaiting_auth); }));
     header(out, "bridge_connects_total", "counter", "WebSocket connections accepted.");
-    sample(out, "bridge_connects_total", "", static_cast<double>(connects));
+    sample(out, "bridge_connects_total", "", sum([](const gateway_metrics& m) { return uint64_t(m.connects); }));
     header(out, "bridge_disconnects_total", "counter", "WebSocket connections ended, by reason.");
-    for (std::size_t i = 0; i < disconnects.size(); ++i)
+    for (std::size_t i = 0; i < disconnect_reason_count; ++i)
         sample(out, "bridge_disconnects_total", label("reason", to_string(static_cast<disconnect_reason>(i))),
-               static_cast<double>(disconnects[i]));
+               sum([i](const gateway_metrics& m) { return uint64_t(m.disconnects[i]); }));
     header(out, "bridge_auth_failures_total", "counter", "Upgrades refused for their token, by reason.");
-    for (std::size_t i = 1; i < auth_failures.size(); ++i)
+    for (std::size_t i = 1; i < auth_error_count; ++i)
         sample(out, "bridge_auth_failures_total", label("reason", to_string(static_cast<auth_error>(i))),
-               static_cast<double>(auth_failures[i]));
+               sum([i](const gateway_metrics& m) { return uint64_t(m.auth_failures[i]); }));
     header(out, "bridge_requests_refused_total", "counter",
            "Upgrades and requests refused before a socket opened (tokens apart), by reason.");
-    for (std::size_t i = 0; i < refused.size(); ++i)
+    for (std::size_t i = 0; i < refusal_reason_count; ++i)
         sample(out, "bridge_requests_refused_total", label("reason", to_string(static_cast<refusal_reason>(i))),
-               static_cast<double>(refused[i]));
+               sum([i](const gateway_metrics& m) { return uint64_t(m.refused[i]); }));
     header(out, "bridge_accept_errors_total", "counter", "Failed accepts, e.g. out of file descriptors.");
-    sample(out, "bridge_accept_errors_total", "", static_cast<double>(accept_errors));
+    sample(out, "bridge_accept_errors_total", "", sum([](const gateway_metrics& m) { return uint64_t(m.accept_errors); }));
     header(out, "bridge_events_delivered_total", "counter", "Event frames written to sockets, by type.");
-    for (std::size_t i = 0; i < delivered.size(); ++i)
-        sample(out, "bridge_events_delivered_total", label("type", event_types[i]), static_cast<double>(delivered[i]));
+    for (std::size_t i = 0; i < event_type_count; ++i)
+        sample(out, "bridge_events_delivered_total", label("type", event_types[i]),
+               sum([i](const gateway_metrics& m) { return uint64_t(m.delivered[i]); }));
     header(out, "bridge_delivery_latency_seconds", "histogram", "Kafka record timestamp to socket write.");
-    latency.render(out, "bridge_delivery_latency_seconds");
+    std::vector<const latency_histogram*> latencies;
+    for (const auto* m : io_threads) latencies.push_back(&m->latency);
+    latency_histogram::render(out, "bridge_delivery_latency_seconds", latencies);
     return out;
 }
 

@@ -1,7 +1,6 @@
 #include "ws_gateway/socket_registry.hpp"
 
 #include <algorithm>
-#include <mutex>
 
 namespace bridge::gateway {
 
@@ -13,13 +12,13 @@ bool same(const socket_registry::handle& a, const socket_registry::handle& b) {
 
 }  // namespace
 
-std::optional<socket_registry::handle> socket_registry::join(const std::string& user, handle h) {
+std::optional<socket_registry::member> socket_registry::join(const std::string& user, member m) {
     std::unique_lock<std::shared_mutex> lock(mutex_);
     auto& list = by_user_[user];
-    list.push_back(std::move(h));
+    list.push_back(std::move(m));
     ++sockets_;
     if (list.size() <= max_per_user_) return std::nullopt;
-    handle oldest = std::move(list.front());
+    member oldest = std::move(list.front());
     list.erase(list.begin());
     --sockets_;
     return oldest;
@@ -30,17 +29,12 @@ bool socket_registry::leave(const std::string& user, const handle& h) {
     const auto it = by_user_.find(user);
     if (it == by_user_.end()) return false;
     auto& list = it->second;
-    const auto pos = std::find_if(list.begin(), list.end(), [&](const handle& x) { return same(x, h); });
+    const auto pos = std::find_if(list.begin(), list.end(), [&](const member& x) { return same(x.socket, h); });
     if (pos == list.end()) return false;
     list.erase(pos);
     --sockets_;
     if (list.empty()) by_user_.erase(it);
     return true;
-}
-
-const std::vector<socket_registry::handle>* socket_registry::sockets_of(const std::string& user) const {
-    const auto it = by_user_.find(user);
-    return it == by_user_.end() ? nullptr : &it->second;
 }
 
 bool socket_registry::has_user(const std::string& user) const {
