@@ -376,6 +376,8 @@ void gateway::shard::on_open(connection_hdl h) {
     auto con = server.get_con_from_hdl(h, ec);
     if (ec) return;
     con->opened = true;
+    // websocketpp hands the request out as const, but owns it mutable; it never reads it again.
+    const_cast<strict_request&>(con->get_request()).forget();
     ++metrics.sockets_open;
     ++metrics.connects;
     con->id = next_socket_id;

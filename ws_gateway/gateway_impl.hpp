@@ -61,6 +61,13 @@ public:
     }
     refusal refused() const { return refused_; }
 
+    // Once the socket is open nothing reads its request again: the headers (a token among
+    // them) need not stay for the socket's life. (The parse buffer is gone already.)
+    void forget() {
+        websocketpp::http::parser::header_list().swap(m_headers);
+        std::string().swap(m_body);
+    }
+
 private:
     void check() {
         checked_ = true;
@@ -129,7 +136,9 @@ struct ws_config : websocketpp::config::asio {
 
     typedef strict_request request_type;
     typedef socket_state connection_base;
-    static const std::size_t connection_read_buffer_size = 4096;  // client messages are small
+    // Client messages are small and rare: a bigger one, or the handshake, takes a few reads.
+    // The buffer is inside every connection object, idle or not.
+    static const std::size_t connection_read_buffer_size = 512;
     static const bool enable_extensions = false;                 // frames are shared: no per-socket deflate
     static const long timeout_open_handshake = 5000;
     static const long timeout_close_handshake = 5000;
