@@ -457,7 +457,7 @@ def test_live_events_held_past_the_limit_close_the_replaying_socket(kafka, bridg
     assert seqs(asyncio.run(resume())) == list(range(len(events) + 1, 1502)) + list(range(2000, 2150))
 
 
-# 3. A replay goes at the socket's pace: it hands over a batch or two beyond what the socket
+# 3. A replay goes at the socket's pace: it hands over a few batches beyond what the socket
 #    has written out, however much is left to replay.
 
 def test_a_replay_to_a_slow_reader_is_paced_to_its_drain(kafka, bridge_factory, producer):
