@@ -7,7 +7,9 @@ latency.svg. Standard library only.
   report.py report OUTDIR      write OUTDIR/results.{json,md} and OUTDIR/latency.svg
   report.py check OUTDIR       exit 1 if a run of our bridge lost an event or failed to open a socket
 
-Raw files are named <scenario>--<ours|node>.json (see run.sh).
+Raw files are named <scenario>--<bridge>.json (see run.sh), bridge being ours, node, floor
+(Kafka alone), or ours-io1 / ours-io2 (fanout-rate); <scenario>--<bridge>.loadavg beside each
+holds the machine's load average (1, 5, 15 min) before and after that run.
 """
 import glob
 import json
@@ -25,7 +27,13 @@ TARGETS = {
     "latency_p99_ms_at_20k": 10.0,
     "idle_rss_per_socket_bytes": 12 * 1024,
     "throughput_ratio_vs_baseline": 5.0,
+    # Fixed-rate fan-out (issue 10): p99 within this of Kafka alone's p99 in the same run at
+    # 1,000 x 10 and 5k events/s and at 10,000 x 1 and 20k events/s; CPU per frame at the first.
+    "fanout_rate_p99_over_floor_ms": 10.0,
+    "fanout_rate_cpu_us_per_frame": 5.0,
 }
+# (users, sockets per user, events/s) the fan-out targets apply to, and which.
+FANOUT_RATE_TARGETS = {(1000, 10, 5000): ("p99", "cpu"), (10000, 1, 20000): ("p99",)}
 
 
 # ---------------------------------------------------------------- machine
@@ -88,6 +96,8 @@ def summarize(d):
         s["rss_delta_kb"] = d["idle"]["rss_delta_kb"]
         s["lost"] = 0
         return s
+    cpu_s = [w["cpu_s"] for w in workers if "cpu_s" in w]
+    window_frames = d["delivered"].get("window_frames", 0)
     s.update({
         "offered_rate": d["config"]["rate"],
         "produced_per_s": round(d["produced"]["events_per_s"]),
@@ -102,18 +112,59 @@ def summarize(d):
         "max_ms": round(d["latency_ms"]["max"], 2),
         "worker_cpu_pct": [round(w.get("cpu_pct", 0)) for w in workers],
         "worker_cpu_pct_total": round(sum(w.get("cpu_pct", 0) for w in workers)),
+        # Bridge CPU (user + system, all workers) over the window ÷ frames received in it.
+        "cpu_us_per_frame": (round(1e6 * sum(cpu_s) / window_frames, 2) if cpu_s and window_frames else None),
+        "rss_mb_end": (round(sum(w.get("rss_kb_end") or 0 for w in workers) / 1024, 1) if workers else None),
         "loadgen_cpu_pct": {k: round(v) for k, v in d["loadgen_cpu_pct"].items()},
     })
     return s
+
+
+def read_loadavg(json_path):
+    """The load averages noted before and after a run (raw/NAME.loadavg), or None."""
+    path = json_path[:-5] + ".loadavg" if json_path.endswith(".json") else json_path + ".loadavg"
+    try:
+        with open(path) as f:
+            rows = [[float(x) for x in line.split()[:3]] for line in f if line.strip()]
+    except (OSError, ValueError):
+        return None
+    return {"start": rows[0] if rows else None, "end": rows[1] if len(rows) > 1 else None}
+
+
+def io_thread_sockets(path):
+    """bridge_io_thread_sockets by thread from a /metrics snapshot taken while the sockets were
+    open, or None."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    found = {int(t): int(float(v)) for t, v in
+             re.findall(r'^bridge_io_thread_sockets\{thread="(\d+)"\} (\S+)$', text, re.M)}
+    return [found[t] for t in sorted(found)] if found else None
+
+
+def fmt_load(la):
+    if not la or not la.get("start"):
+        return "n/a"
+    start = "/".join(f"{x:.2f}" for x in la["start"])
+    return start + (" → " + "/".join(f"{x:.2f}" for x in la["end"]) if la.get("end") else "")
 
 
 def one_line(name, s):
     if "rss_per_socket_bytes" in s:
         return (f"{name}: {s['sockets_opened']}/{s['sockets_requested']} sockets, "
                 f"{s['rss_per_socket_bytes']} B RSS per socket, workers alive {s['workers_alive_at_end']}/{s['workers']}")
-    return (f"{name}: {s['frames_per_s']} frames/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
+    line = (f"{name}: {s['frames_per_s']} frames/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, "
             f"p99.9 {s['p999_ms']} ms, lost {s['lost']}, sockets {s['sockets_opened']}/{s['sockets_requested']}, "
             f"worker CPU {s['worker_cpu_pct']}%")
+    if s.get("cpu_us_per_frame") is not None:
+        line += f" ({s['cpu_us_per_frame']} us per frame)"
+    if s.get("io_thread_sockets"):
+        line += f", sockets per io thread {s['io_thread_sockets']}"
+    if s.get("load_average"):
+        line += f", load average {fmt_load(s['load_average'])}"
+    return line
 
 
 # ---------------------------------------------------------------- collection
@@ -125,7 +176,12 @@ def load_runs(outdir):
         scenario, bridge = name.rsplit("--", 1)
         with open(path) as f:
             raw = json.load(f)
-        runs.setdefault(scenario, {})[bridge] = {"summary": summarize(raw), "raw": raw}
+        s = summarize(raw)
+        s["load_average"] = read_loadavg(path)
+        per_thread = io_thread_sockets(path[:-5] + ".open.metrics")
+        if per_thread is not None:
+            s["io_thread_sockets"] = per_thread
+        runs.setdefault(scenario, {})[bridge] = {"summary": s, "raw": raw}
     return runs
 
 
@@ -186,6 +242,19 @@ def read_profile(path, top=20, prefix="", merge=True):
     return [{"function": fn, "ir": ir, "pct": round(100.0 * ir / grand, 2)} for fn, ir in rows]
 
 
+def fanout_rate_verdicts(load, s):
+    """{target: met?} for one fixed-rate fan-out run, for the targets its load has."""
+    out = {}
+    which = FANOUT_RATE_TARGETS.get(load, ())
+    if "p99" in which and s.get("p99_minus_floor_ms") is not None:
+        out["p99_within_10ms_of_floor"] = s["p99_minus_floor_ms"] <= TARGETS["fanout_rate_p99_over_floor_ms"]
+    if "cpu" in which and s.get("cpu_us_per_frame") is not None:
+        out["cpu_at_most_5us_per_frame"] = s["cpu_us_per_frame"] <= TARGETS["fanout_rate_cpu_us_per_frame"]
+    if which:
+        out["none_lost"] = s["lost"] == 0
+    return out
+
+
 def build_results(outdir):
     runs = load_runs(outdir)
     def get(scn, bridge):
@@ -214,6 +283,25 @@ def build_results(outdir):
             o, n = get(key, "ours"), get(key, "node")
             f[key] = {"ours": o, "node": n, "ratio_frames_per_s": ratio(o and o["frames_per_s"], n and n["frames_per_s"])}
         scenarios["fanout"] = f
+    fixed = sorted((tuple(int(x) for x in m.groups()), k) for k in runs
+                   for m in [re.fullmatch(r"rate-(\d+)x(\d+)-(\d+)", k)] if m)
+    if fixed:
+        points = []
+        for (users, per, rate), key in fixed:
+            floor = get(key, "floor")
+            point = {"users": users, "sockets_per_user": per, "sockets": users * per, "rate": rate,
+                     "floor": floor, "runs": {}}
+            for bridge in ("ours-io1", "ours-io2", "node"):
+                s = get(key, bridge)
+                if s is None:
+                    continue
+                s = dict(s)
+                s["p99_minus_floor_ms"] = round(s["p99_ms"] - floor["p99_ms"], 2) if floor else None
+                s["p50_minus_floor_ms"] = round(s["p50_ms"] - floor["p50_ms"], 2) if floor else None
+                s["targets"] = fanout_rate_verdicts((users, per, rate), s)
+                point["runs"][bridge] = s
+            points.append(point)
+        scenarios["fanout_rate"] = {"points": points}
     with open(os.path.join(outdir, "raw", "machine.json")) as fm:
         mach = json.load(fm)
     run_info = {}
@@ -248,15 +336,16 @@ def verdict(ok):
 
 def markdown(res):
     m, sc = res["machine"], res["scenarios"]
+    at_end = res["run"].get("load_average_at_end")
     lines = [f"# Benchmark results ({res['run'].get('scenario', '?')})", "",
              f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
-             f"load average at start {m['load_average_at_start']}, {m['fd_hard_limit']} descriptors per process; "
+             f"load average (1/5/15 min) at start {m['load_average_at_start']}"
+             + (f", at end {at_end}" if at_end else "") + f", {m['fd_hard_limit']} descriptors per process; "
              f"broker, bridge and load generator on this one machine. {m['date_utc']}, bridge built from {m.get('bridge_source', '?')}; "
              f"wall time {res['run'].get('wall_s', '?')} s ("
              + ", ".join(f"{k} {v} s" for k, v in res["run"].get("scenario_wall_s", {}).items())
-             + f"), {res['run'].get('duration_s', '?')} s per measured run.", "",
-             "| scenario | measure | ours (C++) | Node.js baseline | ours ÷ baseline | target | ours vs target |",
-             "|---|---|---|---|---|---|---|"]
+             + f"), {res['run'].get('duration_s', '?')} s per measured run.", ""]
+    header_at = len(lines)
 
     def row(scn, measure, o, n, r, target="", ok=None):
         lines.append(f"| {scn} | {measure} | {o} | {n} | {fmt(r, '×') if r is not None else 'n/a'} | {target} | {verdict(ok)} |")
@@ -308,6 +397,13 @@ def markdown(res):
             row("", "CPU per worker (%)", fmt(val(o, "worker_cpu_pct")), fmt(val(n, "worker_cpu_pct")), None)
             row("", "p99 ms / lost", f"{fmt(val(o, 'p99_ms'))} / {fmt(val(o, 'lost'))}",
                 f"{fmt(val(n, 'p99_ms'))} / {fmt(val(n, 'lost'))}", None)
+    if len(lines) > header_at:
+        lines[header_at:header_at] = [
+            "| scenario | measure | ours (C++) | Node.js baseline | ours ÷ baseline | target | ours vs target |",
+            "|---|---|---|---|---|---|---|"]
+    fr = sc.get("fanout_rate")
+    if fr:
+        lines += fanout_rate_markdown(fr)
     if lat:
         lines += ["", "Latency sweep: end to end, producer send to client receive, one socket per user. "
                   "\"Kafka alone\" is the same production read back by a plain librdkafka consumer "
@@ -337,6 +433,45 @@ def markdown(res):
     lines += ["", "Ratios: throughput is ours ÷ baseline; latency and memory are baseline ÷ ours (above 1: ours is better).",
               "Raw load generator outputs, bridge logs and /metrics snapshots are in raw/; the plot is latency.svg.", ""]
     return "\n".join(lines)
+
+
+def fanout_rate_markdown(fr):
+    """The fixed-rate fan-out table: each load against our bridge with 1 and 2 io threads (and
+    the baseline if run), with Kafka alone's latency beside it and the targets that apply."""
+    names = {"ours-io1": "ours, 1 io thread", "ours-io2": "ours, 2 io threads", "node": "Node.js baseline"}
+    lines = ["", "Fixed-rate fan-out: U users × S sockets each, a fixed rate of events spread evenly over the users, "
+             "one bridge worker. \"Kafka alone\" is the same production read back by a plain librdkafka consumer "
+             "(the floor); \"p99 − floor\" is the bridge's p99 minus Kafka alone's p99 in the same run. "
+             "CPU µs per frame = the bridge's CPU seconds (user + system) over the window ÷ frames delivered in it. "
+             "Load average (1/5/15 min) before → after each run.", "",
+             "| load | events/s | bridge | delivered frames/s | p50 ms | p99 ms | p99.9 ms | p99 − floor ms | lost | "
+             "bridge CPU % | CPU µs per frame | RSS MB | load generator CPU % (producer/sockets) | load average | targets |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in fr["points"]:
+        load = f"{fmt(p['users'])} × {p['sockets_per_user']}"
+        for key, x in list(p["runs"].items()) + [("floor", p.get("floor"))]:
+            if not x:
+                continue
+            lg = x.get("loadgen_cpu_pct", {})
+            tg = ", ".join(f"{k.replace('_', ' ')}: {verdict(v)}" for k, v in x.get("targets", {}).items())
+            if key == "floor":
+                lines.append(f"| {load} | {fmt(p['rate'])} | Kafka alone | {fmt(x['frames_per_s'])} | {fmt(x['p50_ms'])} | "
+                             f"{fmt(x['p99_ms'])} | {fmt(x['p999_ms'])} | | {fmt(x['lost'])} | | | | "
+                             f"{fmt(lg.get('producer'))}/{fmt(lg.get('sockets'))} | {fmt_load(x.get('load_average'))} | |")
+            else:
+                label = names.get(key, key)
+                if x.get("io_thread_sockets"):
+                    label += " (sockets per thread " + "/".join(fmt(n) for n in x["io_thread_sockets"]) + ")"
+                lines.append(f"| {load} | {fmt(p['rate'])} | {label} | {fmt(x['frames_per_s'])} | "
+                             f"{fmt(x['p50_ms'])} | {fmt(x['p99_ms'])} | {fmt(x['p999_ms'])} | "
+                             f"{fmt(x.get('p99_minus_floor_ms'))} | {fmt(x['lost'])} | {fmt(x['worker_cpu_pct_total'])} | "
+                             f"{fmt(x.get('cpu_us_per_frame'))} | {fmt(x.get('rss_mb_end'))} | "
+                             f"{fmt(lg.get('producer'))}/{fmt(lg.get('sockets'))} | {fmt_load(x.get('load_average'))} | {tg} |")
+    lines += ["", f"Targets (issue 10): p99 within {TARGETS['fanout_rate_p99_over_floor_ms']:g} ms of Kafka alone at "
+              f"1,000 × 10 and 5,000 events/s and at 10,000 × 1 and 20,000 events/s; at most "
+              f"{TARGETS['fanout_rate_cpu_us_per_frame']:g} µs of bridge CPU per frame at 1,000 × 10 and 5,000 events/s; "
+              "0 lost everywhere."]
+    return lines
 
 
 # ---------------------------------------------------------------- plot
@@ -432,7 +567,12 @@ def main(argv):
     elif cmd == "summary":
         with open(argv[2]) as f:
             d = json.load(f)
-        print(one_line(d.get("label") or os.path.basename(argv[2]), summarize(d)))
+        s = summarize(d)
+        s["load_average"] = read_loadavg(argv[2])
+        per_thread = io_thread_sockets(argv[2][:-5] + ".open.metrics")
+        if per_thread is not None:
+            s["io_thread_sockets"] = per_thread
+        print(one_line(d.get("label") or os.path.basename(argv[2]), s))
     elif cmd == "report":
         outdir = argv[2]
         res = build_results(outdir)

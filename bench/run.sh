@@ -2,11 +2,12 @@
 # Benchmark scenarios (issue 6): our bridge and the Node.js baseline, in turn, under the same
 # load, on a scratch Kafka of their own. One command per scenario:
 #
-#   bench/run.sh throughput|latency|idle|idle-tls|fanout|all|smoke|profile
+#   bench/run.sh throughput|latency|idle|idle-tls|fanout|fanout-rate|all|smoke|profile
 #
 # Results go to bench/results/<UTC timestamp>/ (smoke: <timestamp>-smoke/): results.json,
 # results.md, latency.svg, and raw/ with every load generator output and bridge log.
-# smoke is a tiny run of every scenario (under a minute) that exits 1 if any event is lost.
+# smoke is a tiny run of every scenario (under two minutes) that exits 1 if any event is lost.
+# fanout-rate: fixed-rate fan-out, our bridge with 1 then 2 io threads, then Kafka alone.
 # profile runs our bridge under valgrind's callgrind during the throughput load.
 set -euo pipefail
 
@@ -25,13 +26,14 @@ usage() {
   cat <<EOF
 Environment: BENCH_KAFKA_PORT ($kafka_port), BENCH_HTTP_PORT (first bridge port, $http_base),
              BENCH_RESULTS (parent of the results folders, default bench/results),
-             BENCH_DURATION_S (seconds per measured run; default 20, smoke 2).
+             BENCH_DURATION_S (seconds per measured run; default 20, smoke 2),
+             BENCH_FANOUT_NODE=1 (fanout-rate: the Node.js baseline too, after ours).
 EOF
 }
 
 scenario="${1:-}"
 case "$scenario" in
-  throughput|latency|idle|idle-tls|fanout|all|smoke|profile) ;;
+  throughput|latency|idle|idle-tls|fanout|fanout-rate|all|smoke|profile) ;;
   -h|--help|help) usage; exit 0 ;;
   *) usage >&2; exit 2 ;;
 esac
@@ -94,14 +96,16 @@ wait_ready() {
 fd_limit() { ulimit -Hn; }
 
 # launch ours|node PORT NAME: starts one worker in the background; its pid in $bridge_pid.
+# Our bridge also gets the arguments in $ours_extra (e.g. --io-threads 1).
 bridge_pid=""
+ours_extra=()
 launch() {
   local kind="$1" port="$2" name="$3"
   if [[ "$kind" == ours ]]; then
     BRIDGE_JWT_SECRET="$secret" "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
       --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
       --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 --max-connections-per-address 10000000 \
-      --send-buffer-bytes 4194304 --log-level warn >"$raw/$name.log" 2>&1 &
+      --send-buffer-bytes 4194304 --log-level warn ${ours_extra[@]+"${ours_extra[@]}"} >"$raw/$name.log" 2>&1 &
   else
     PORT="$port" HOST=127.0.0.1 KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic" \
       KAFKA_GROUP_ID="bench-$name-$stamp" JWT_SECRET="$secret" \
@@ -143,7 +147,8 @@ start_workers() {
   worker_pids="${pids[*]}" worker_ports="${ports[*]}"
 }
 
-# load NAME PIDS PORTS ARGS...: runs the load generator; output in raw/NAME.json.
+# load NAME PIDS PORTS ARGS...: runs the load generator; output in raw/NAME.json, and the
+# machine's load average (/proc/loadavg: 1, 5, 15 min) before and after in raw/NAME.loadavg.
 load() {
   local name="$1" pids="$2" ports="$3"; shift 3
   local args=() p
@@ -151,9 +156,11 @@ load() {
   for p in $pids; do args+=(--pid "$p"); done
   for p in $ports; do args+=(--url "ws://127.0.0.1:$p/ws"); done
   log "run $name: $*"
+  cut -d' ' -f1-3 /proc/loadavg >"$raw/$name.loadavg"
   "$loadgen_bin" "${args[@]}" --brokers "127.0.0.1:$kafka_port" --topic "$topic" \
     --jwt-secret "$secret" --label "$name" "$@" \
     >"$raw/$name.json" 2>"$raw/$name.progress" || { tail -n 20 "$raw/$name.progress" >&2; die "load generator failed ($name)"; }
+  cut -d' ' -f1-3 /proc/loadavg >>"$raw/$name.loadavg"
   "$python" "$bench/report.py" summary "$raw/$name.json" >&2
 }
 
@@ -241,6 +248,54 @@ scenario_fanout() {
   side_by_side fanout-3w 3 --users "$users" --sockets "$sockets" --rate 0 --max-inflight 100000 --warmup-s "$warmup"
 }
 
+# metrics_once_open NAME PORT: once the load generator of run NAME reports its sockets open,
+# saves the /metrics of our worker on PORT to raw/NAME.open.metrics (sockets per io thread
+# while they are held). Gives up after 2 minutes.
+metrics_once_open() {
+  local name="$1" port="$2" i
+  for ((i = 0; i < 1200; i++)); do
+    if grep -q "sockets open" "$raw/$name.progress" 2>/dev/null; then
+      curl -fs "http://127.0.0.1:$((port + 1000))/metrics" >"$raw/$name.open.metrics" || true
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# Fixed-rate fan-out (issue 10): for each load USERSxSOCKETS-PER-USER@EVENTS-PER-S, a fresh
+# worker of ours with --io-threads 1, then one with --io-threads 2, then Kafka alone at the
+# same rate over the same users (the floor); the Node.js baseline too with BENCH_FANOUT_NODE=1.
+# Our workers listen from BENCH_HTTP_PORT + 20 (the smoke's pool holds the ports below).
+scenario_fanout-rate() {
+  local loads warmup spec users per rate sockets key io p snap
+  if ((smoke)); then loads="20x2@200"; warmup=0.5; else loads="1000x10@5000 1000x10@20000 10000x1@5000 10000x1@20000"; warmup=3; fi
+  log "fanout-rate: fixed-rate fan-out $loads (users x sockets per user @ events/s), io threads 1 and 2, Kafka alone"
+  for spec in $loads; do
+    users="${spec%%x*}" per="${spec#*x}" rate="${spec#*@}"
+    per="${per%@*}" sockets=$((users * per)) key="rate-${users}x${per}-${rate}"
+    for io in 1 2; do
+      ours_extra=(--io-threads "$io")
+      start_workers ours 1 "$key--ours-io$io" "$((http_base + 20))"
+      ours_extra=()
+      metrics_once_open "$key--ours-io$io" "$worker_ports" &
+      snap=$!
+      started_pids+=("$snap")
+      load "$key--ours-io$io" "$worker_pids" "$worker_ports" --users "$users" --sockets "$sockets" --rate "$rate" --warmup-s "$warmup"
+      wait "$snap" || true
+      for p in $worker_ports; do curl -fs "http://127.0.0.1:$((p + 1000))/metrics" >"$raw/$key--ours-io$io.metrics" || true; done
+      # shellcheck disable=SC2086
+      stop_workers $worker_pids
+    done
+    if [[ "${BENCH_FANOUT_NODE:-0}" == 1 ]]; then
+      start_workers node 1 "$key--node" "$((http_base + 30))"
+      load "$key--node" "$worker_pids" "$worker_ports" --users "$users" --sockets "$sockets" --rate "$rate" --warmup-s "$warmup"
+      # shellcheck disable=SC2086
+      stop_workers $worker_pids
+    fi
+    load "$key--floor" "" "" --kafka-floor --users "$users" --rate "$rate" --warmup-s "$warmup"
+  done
+}
+
 # Our bridge under callgrind while the throughput load runs; instructions, not seconds.
 scenario_profile() {
   command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
@@ -306,11 +361,12 @@ timed() {
   walls+="${walls:+, }\"$1\": $((SECONDS - t0))"
 }
 case "$scenario" in
-  all|smoke) timed throughput; timed latency; timed idle; timed idle-tls; timed fanout ;;
+  all|smoke) timed throughput; timed latency; timed idle; timed idle-tls; timed fanout; timed fanout-rate ;;
   *) timed "$scenario" ;;
 esac
 
-echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration, \"scenario_wall_s\": {$walls}}" >"$raw/run.json"
+read -r la1 la5 la15 _ </proc/loadavg
+echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration, \"scenario_wall_s\": {$walls}, \"load_average_at_end\": [$la1, $la5, $la15]}" >"$raw/run.json"
 "$python" "$bench/report.py" report "$out"
 log "done in $((SECONDS - t_start)) s: $out/results.md"
 if ((smoke)); then
