@@ -344,7 +344,7 @@ def markdown(res):
              f"broker, bridge and load generator on this one machine. {m['date_utc']}, bridge built from {m.get('bridge_source', '?')}; "
              f"wall time {res['run'].get('wall_s', '?')} s ("
              + ", ".join(f"{k} {v} s" for k, v in res["run"].get("scenario_wall_s", {}).items())
-             + f"), {res['run'].get('duration_s', '?')} s per measured run.", ""]
+             + f"), {res['run'].get('duration_s', '?')} s per measured run."]
     header_at = len(lines)
 
     def row(scn, measure, o, n, r, target="", ok=None):
@@ -397,8 +397,9 @@ def markdown(res):
             row("", "CPU per worker (%)", fmt(val(o, "worker_cpu_pct")), fmt(val(n, "worker_cpu_pct")), None)
             row("", "p99 ms / lost", f"{fmt(val(o, 'p99_ms'))} / {fmt(val(o, 'lost'))}",
                 f"{fmt(val(n, 'p99_ms'))} / {fmt(val(n, 'lost'))}", None)
-    if len(lines) > header_at:
-        lines[header_at:header_at] = [
+    main_table = len(lines) > header_at
+    if main_table:
+        lines[header_at:header_at] = ["",
             "| scenario | measure | ours (C++) | Node.js baseline | ours ÷ baseline | target | ours vs target |",
             "|---|---|---|---|---|---|---|"]
     fr = sc.get("fanout_rate")
@@ -430,8 +431,11 @@ def markdown(res):
                       "| share | instructions | function |", "|---|---|---|"]
             for r in prof["bridge_inclusive"]:
                 lines.append(f"| {r['pct']:.2f}% | {r['ir']:,} | `{r['function']}` |")
-    lines += ["", "Ratios: throughput is ours ÷ baseline; latency and memory are baseline ÷ ours (above 1: ours is better).",
-              "Raw load generator outputs, bridge logs and /metrics snapshots are in raw/; the plot is latency.svg.", ""]
+    lines.append("")
+    if main_table:
+        lines.append("Ratios: throughput is ours ÷ baseline; latency and memory are baseline ÷ ours (above 1: ours is better).")
+    lines += ["Raw load generator outputs, bridge logs and /metrics snapshots are in raw/"
+              + ("; the plot is latency.svg." if lat else "."), ""]
     return "\n".join(lines)
 
 
