@@ -1,3 +1,6 @@
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include "consumers/cursor.hpp"
 #include "ws_gateway/gateway_impl.hpp"
 
@@ -52,7 +55,7 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
                 slow.push_back(h);
                 return;
             }
-            if (con->send(item.frame)) return;
+            if (send_frame(con, item.frame)) return;
             con->sent_event = true;
             ++metrics.delivered[item.type_index];
             metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
@@ -66,6 +69,33 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
         log_slow_reader(con->buffered_at_batch);
         close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
     }
+}
+
+std::error_code gateway::shard::send_frame(const connection_ptr& con, const message_ptr& frame) {
+    if (con->is_secure() || con->get_socket().writing() || con->get_buffered_amount() != 0 ||
+        con->get_state() != websocketpp::session::state::open)
+        return con->send(frame);
+    const std::string& header = frame->get_header();
+    const std::string& payload = frame->get_payload();
+    iovec parts[2] = {{const_cast<char*>(header.data()), header.size()},
+                      {const_cast<char*>(payload.data()), payload.size()}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = 2;
+    const ssize_t sent = ::sendmsg(con->get_raw_socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) return con->send(frame);  // full (EAGAIN), or an error websocketpp meets too
+    ++metrics.direct_writes;
+    const std::size_t whole = header.size() + payload.size();
+    if (static_cast<std::size_t>(sent) == whole) return {};
+    // The kernel took part of it: the rest, as raw bytes, goes out first through the queue.
+    auto rest = worker.framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+    std::string& bytes = rest->get_raw_payload();
+    bytes.reserve(whole - static_cast<std::size_t>(sent));
+    if (static_cast<std::size_t>(sent) < header.size()) bytes.append(header, static_cast<std::size_t>(sent));
+    bytes.append(payload, static_cast<std::size_t>(sent) > header.size() ? static_cast<std::size_t>(sent) - header.size() : 0);
+    rest->set_header("");
+    rest->set_prepared(true);
+    return con->send(rest);
 }
 
 // Live events for a socket still catching up wait, bounded by its send buffer size.
@@ -98,7 +128,7 @@ void gateway::shard::send_replay(uint64_t id, const std::vector<outgoing>& batch
     if (ec || con->closing) return release_replay_batch(id);
     for (const auto& item : batch) {
         if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-        if (!con->send(item.frame)) con->sent_event = true;
+        if (!send_frame(con, item.frame)) con->sent_event = true;
     }
     wait_for_drain(id);
 }
@@ -162,7 +192,7 @@ void gateway::shard::finish_replay(uint64_t id, const consumers::replay_result& 
     for (const auto& item : held) {
         if (replayed_already(*con, item)) continue;
         if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-        if (con->send(item.frame)) continue;
+        if (send_frame(con, item.frame)) continue;
         con->sent_event = true;
         ++metrics.delivered[item.type_index];
     }

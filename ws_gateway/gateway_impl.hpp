@@ -347,6 +347,11 @@ struct gateway::shard {
     // On the io thread: send each event to its user's sockets here, oldest socket first.
     void send_batch(const std::vector<outgoing>& batch);
 
+    // Sends one event frame. On a plaintext socket with nothing queued or being written, one
+    // non-blocking sendmsg, past websocketpp's queue; what the kernel does not take then
+    // (or the whole frame otherwise) is queued by websocketpp, so frames stay whole and in order.
+    std::error_code send_frame(const connection_ptr& con, const message_ptr& frame);
+
     // A reader is slow when its unsent bytes stay past the limit for slow_grace_ms, or reach
     // slow_hard_factor times the limit. Measured when a batch begins: within one batch a
     // socket may grow by at most that batch (bounded by the reader).

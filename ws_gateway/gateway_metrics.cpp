@@ -129,6 +129,9 @@ std::string gateway_metrics::text(const std::vector<const gateway_metrics*>& io_
     for (std::size_t i = 0; i < event_type_count; ++i)
         sample(out, "bridge_events_delivered_total", label("type", event_types[i]),
                sum([i](const gateway_metrics& m) { return uint64_t(m.delivered[i]); }));
+    header(out, "bridge_direct_writes_total", "counter",
+           "Event frames written by one sendmsg on an idle plaintext socket (the rest go through the socket's queue).");
+    sample(out, "bridge_direct_writes_total", "", sum([](const gateway_metrics& m) { return uint64_t(m.direct_writes); }));
     header(out, "bridge_delivery_latency_seconds", "histogram", "Kafka record timestamp to socket write.");
     std::vector<const latency_histogram*> latencies;
     for (const auto* m : io_threads) latencies.push_back(&m->latency);

@@ -74,6 +74,7 @@ struct gateway_metrics {
     std::array<io_value<uint64_t>, refusal_reason_count> refused{};
     io_value<uint64_t> accept_errors;  // accept() failures, e.g. out of file descriptors
     std::array<io_value<uint64_t>, event_type_count> delivered{};
+    io_value<uint64_t> direct_writes;  // event frames handed to the kernel by one sendmsg, past websocketpp's queue
     latency_histogram latency;
 
     // Prometheus text format: the sum over every io thread, and each one's open sockets.

@@ -44,14 +44,21 @@ public:
 
     template <typename Buffers, typename Handler>
     void async_write_some(const Buffers& buffers, Handler&& handler) {
-        if (tls_)
-            tls_->async_write_some(buffers, std::forward<Handler>(handler));
-        else
-            socket_.async_write_some(buffers, std::forward<Handler>(handler));
+        if (tls_) return tls_->async_write_some(buffers, std::forward<Handler>(handler));
+        writing_ = true;
+        socket_.async_write_some(buffers, [this, h = std::forward<Handler>(handler)](const std::error_code& ec,
+                                                                                      std::size_t n) mutable {
+            writing_ = false;
+            h(ec, n);
+        });
     }
+
+    // A plaintext write of the transport is under way: no other bytes may go out now.
+    bool writing() const { return writing_; }
 
 private:
     tcp_socket socket_;
+    bool writing_ = false;
     std::unique_ptr<tls_stream> tls_;  // declared after the socket it refers to
 };
 
