@@ -49,18 +49,27 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
             if (con->batch_seen != batch_seq) {
                 con->batch_seen = batch_seq;
                 con->buffered_at_batch = con->get_buffered_amount();
+                if (falling_behind(*con, con->buffered_at_batch, now)) {
+                    con->closing = true;  // skip it for the rest of the batch; closed below
+                    slow.push_back(h);
+                    return;
+                }
+                con->write_slot = writes.size();
+                writes.push_back({con, {}});
             }
-            if (falling_behind(*con, con->buffered_at_batch, now)) {
-                con->closing = true;  // skip it for the rest of the batch; closed below
-                slow.push_back(h);
-                return;
-            }
-            if (send_frame(con, item.frame)) return;
-            con->sent_event = true;
-            ++metrics.delivered[item.type_index];
-            metrics.latency.observe(static_cast<double>(now - item.timestamp_ms) / 1000.0);
+            writes[con->write_slot].items.push_back(&item);
         });
     }
+    // Each socket's frames of this batch, in one write.
+    for (auto& w : writes) {
+        if (send_frames(w.con, w.items)) continue;
+        w.con->sent_event = true;
+        for (const auto* item : w.items) {
+            ++metrics.delivered[item->type_index];
+            metrics.latency.observe(static_cast<double>(now - item->timestamp_ms) / 1000.0);
+        }
+    }
+    writes.clear();
     for (const auto& h : slow) {
         std::error_code ec;
         auto con = server.get_con_from_hdl(h, ec);
@@ -71,31 +80,44 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
     }
 }
 
-std::error_code gateway::shard::send_frame(const connection_ptr& con, const message_ptr& frame) {
-    if (con->is_secure() || con->get_socket().writing() || con->get_buffered_amount() != 0 ||
-        con->get_state() != websocketpp::session::state::open)
-        return con->send(frame);
-    const std::string& header = frame->get_header();
-    const std::string& payload = frame->get_payload();
-    iovec parts[2] = {{const_cast<char*>(header.data()), header.size()},
-                      {const_cast<char*>(payload.data()), payload.size()}};
-    msghdr message{};
-    message.msg_iov = parts;
-    message.msg_iovlen = 2;
-    const ssize_t sent = ::sendmsg(con->get_raw_socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent < 0) return con->send(frame);  // full (EAGAIN), or an error websocketpp meets too
-    ++metrics.direct_writes;
-    const std::size_t whole = header.size() + payload.size();
-    if (static_cast<std::size_t>(sent) == whole) return {};
-    // The kernel took part of it: the rest, as raw bytes, goes out first through the queue.
-    auto rest = worker.framing_messages->get_message(websocketpp::frame::opcode::text, 0);
-    std::string& bytes = rest->get_raw_payload();
-    bytes.reserve(whole - static_cast<std::size_t>(sent));
-    if (static_cast<std::size_t>(sent) < header.size()) bytes.append(header, static_cast<std::size_t>(sent));
-    bytes.append(payload, static_cast<std::size_t>(sent) > header.size() ? static_cast<std::size_t>(sent) - header.size() : 0);
-    rest->set_header("");
-    rest->set_prepared(true);
-    return con->send(rest);
+std::error_code gateway::shard::send_frames(const connection_ptr& con, const std::vector<const outgoing*>& items) {
+    std::size_t queued_from = 0;  // frames from here on go through websocketpp's queue
+    if (!items.empty() && !con->is_secure() && !con->get_socket().writing() && con->get_buffered_amount() == 0 &&
+        con->get_state() == websocketpp::session::state::open) {
+        const std::size_t n = std::min(items.size(), max_gathered_frames);
+        iovec parts[2 * max_gathered_frames];
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto& frame = *items[i]->frame;
+            parts[2 * i] = {const_cast<char*>(frame.get_header().data()), frame.get_header().size()};
+            parts[2 * i + 1] = {const_cast<char*>(frame.get_payload().data()), frame.get_payload().size()};
+        }
+        msghdr message{};
+        message.msg_iov = parts;
+        message.msg_iovlen = 2 * n;
+        // Non-blocking; a full socket (EAGAIN), or an error websocketpp meets too, sends nothing.
+        const ssize_t sent = ::sendmsg(con->get_raw_socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent > 0) {
+            ++metrics.direct_writes;
+            std::size_t left = static_cast<std::size_t>(sent);
+            std::size_t part = 0;
+            while (part < 2 * n && left >= parts[part].iov_len) left -= parts[part++].iov_len;
+            queued_from = part / 2;
+            if (part % 2 == 1 || left > 0) {
+                // The kernel took part of a frame: the rest of it, as raw bytes, goes out first.
+                auto rest = worker.framing_messages->get_message(websocketpp::frame::opcode::text, 0);
+                std::string& bytes = rest->get_raw_payload();
+                for (std::size_t p = part; p < 2 * queued_from + 2; ++p, left = 0)
+                    bytes.append(static_cast<const char*>(parts[p].iov_base) + left, parts[p].iov_len - left);
+                rest->set_header("");
+                rest->set_prepared(true);
+                if (auto ec = con->send(rest)) return ec;
+                ++queued_from;
+            }
+        }
+    }
+    for (std::size_t i = queued_from; i < items.size(); ++i)
+        if (auto ec = con->send(items[i]->frame)) return ec;
+    return {};
 }
 
 // Live events for a socket still catching up wait, bounded by its send buffer size.
@@ -126,10 +148,10 @@ void gateway::shard::send_replay(uint64_t id, const std::vector<outgoing>& batch
     std::error_code ec;
     auto con = server.get_con_from_hdl(it->second, ec);
     if (ec || con->closing) return release_replay_batch(id);
-    for (const auto& item : batch) {
-        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-        if (!send_frame(con, item.frame)) con->sent_event = true;
-    }
+    std::vector<const outgoing*> items;
+    for (const auto& item : batch)
+        if (con->thread_filter.empty() || con->thread_filter == item.thread_id) items.push_back(&item);
+    if (!items.empty() && !send_frames(con, items)) con->sent_event = true;
     wait_for_drain(id);
 }
 
@@ -189,13 +211,15 @@ void gateway::shard::finish_replay(uint64_t id, const consumers::replay_result& 
             return close_socket(h, close_try_again, "replay unavailable: try again", disconnect_reason::error);
     }
     // A held event at or below the offset the replay read in its partition was replayed.
+    std::vector<const outgoing*> items;
     for (const auto& item : held) {
         if (replayed_already(*con, item)) continue;
         if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
-        if (send_frame(con, item.frame)) continue;
-        con->sent_event = true;
-        ++metrics.delivered[item.type_index];
+        items.push_back(&item);
     }
+    if (items.empty() || send_frames(con, items)) return;
+    con->sent_event = true;
+    for (const auto* item : items) ++metrics.delivered[item->type_index];
 }
 
 bool gateway::shard::replayed_already(socket_state& socket, const outgoing& item) {

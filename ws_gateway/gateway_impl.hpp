@@ -43,7 +43,10 @@ inline constexpr int lifecycle_logs_per_second = 20;
 
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
-inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
+inline constexpr std::size_t slow_hard_factor = 4;
+
+// Frames one direct write gathers at most (two iovecs each, under IOV_MAX).
+inline constexpr std::size_t max_gathered_frames = 256;  // a replay could not run now: reconnect with the same cursor
 
 struct outgoing;
 
@@ -100,6 +103,7 @@ struct socket_state {
     bool closing = false;
     uint64_t batch_seen = 0;            // last batch that measured this socket's send buffer
     std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
+    uint32_t write_slot = 0;            // where its frames of that batch gather (shard::writes)
     int64_t over_limit_since_ms = 0;    // when its unsent bytes went past the limit; 0: they are not
     disconnect_reason reason = disconnect_reason::client;
     // Replay (resume or late join): asked for, running, and the live events held meanwhile.
@@ -230,6 +234,12 @@ struct gateway::shard {
     uint16_t bound_port = 0;
     long ticks = 0;
     uint64_t batch_seq = 0;
+    // The batch being sent: per socket, its frames, written at the end in one go.
+    struct pending_write {
+        connection_ptr con;
+        std::vector<const outgoing*> items;
+    };
+    std::vector<pending_write> writes;
     uint64_t next_socket_id;  // index + 1, then steps of the shard count
     std::size_t next_shard = 0;  // shards[0]: where the next accepted connection goes
     std::unordered_map<uint64_t, connection_hdl> replaying;  // sockets catching up, by id
@@ -347,10 +357,11 @@ struct gateway::shard {
     // On the io thread: send each event to its user's sockets here, oldest socket first.
     void send_batch(const std::vector<outgoing>& batch);
 
-    // Sends one event frame. On a plaintext socket with nothing queued or being written, one
-    // non-blocking sendmsg, past websocketpp's queue; what the kernel does not take then
-    // (or the whole frame otherwise) is queued by websocketpp, so frames stay whole and in order.
-    std::error_code send_frame(const connection_ptr& con, const message_ptr& frame);
+    // Sends event frames to one socket, in order. On a plaintext socket with nothing queued or
+    // being written: one non-blocking sendmsg of them all (up to max_gathered_frames), past
+    // websocketpp's queue; what the kernel does not take then (or everything otherwise) is
+    // queued by websocketpp, which writes queued frames together, so frames stay whole and in order.
+    std::error_code send_frames(const connection_ptr& con, const std::vector<const outgoing*>& items);
 
     // A reader is slow when its unsent bytes stay past the limit for slow_grace_ms, or reach
     // slow_hard_factor times the limit. Measured when a batch begins: within one batch a
