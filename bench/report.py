@@ -447,7 +447,8 @@ def fanout_rate_markdown(fr):
              "one bridge worker. \"Kafka alone\" is the same production read back by a plain librdkafka consumer "
              "(the floor); \"p99 − floor\" is the bridge's p99 minus Kafka alone's p99 in the same run. "
              "CPU µs per frame = the bridge's CPU seconds (user + system) over the window ÷ frames delivered in it. "
-             "Load average (1/5/15 min) before → after each run.", "",
+             "Load average (1/5/15 min) before → after each run. In Kafka alone's rows the load generator's first CPU "
+             "figure includes the plain consumer reading the events back.", "",
              "| load | events/s | bridge | delivered frames/s | p50 ms | p99 ms | p99.9 ms | p99 − floor ms | lost | "
              "bridge CPU % | CPU µs per frame | RSS MB | load generator CPU % (producer/sockets) | load average | targets |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

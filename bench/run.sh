@@ -27,7 +27,8 @@ usage() {
 Environment: BENCH_KAFKA_PORT ($kafka_port), BENCH_HTTP_PORT (first bridge port, $http_base),
              BENCH_RESULTS (parent of the results folders, default bench/results),
              BENCH_DURATION_S (seconds per measured run; default 20, smoke 2),
-             BENCH_FANOUT_NODE=1 (fanout-rate: the Node.js baseline too, after ours).
+             BENCH_FANOUT_NODE=1 (fanout-rate: the Node.js baseline too, after ours),
+             BENCH_FANOUT_LOADS (fanout-rate: other loads, e.g. "1000x10@5000 10000x1@20000").
 EOF
 }
 
@@ -269,6 +270,10 @@ metrics_once_open() {
 scenario_fanout-rate() {
   local loads warmup spec users per rate sockets key io p snap
   if ((smoke)); then loads="20x2@200"; warmup=0.5; else loads="1000x10@5000 1000x10@20000 10000x1@5000 10000x1@20000"; warmup=3; fi
+  loads="${BENCH_FANOUT_LOADS:-$loads}"
+  for spec in $loads; do
+    [[ "$spec" =~ ^[1-9][0-9]*x[1-9][0-9]*@[1-9][0-9]*$ ]] || die "fanout-rate: load '$spec' is not USERSxSOCKETS-PER-USER@EVENTS-PER-S"
+  done
   log "fanout-rate: fixed-rate fan-out $loads (users x sockets per user @ events/s), io threads 1 and 2, Kafka alone"
   for spec in $loads; do
     users="${spec%%x*}" per="${spec#*x}" rate="${spec#*@}"
