@@ -399,7 +399,7 @@ void gateway::shard::join(const connection_ptr& con, connection_hdl h) {
     con->registered = true;
     log_lifecycle("socket {} open: user {} from {}{}", con->id, con->user, con->address_ticket.address(),
                   con->replay_asked ? ", replaying first" : "");
-    if (degraded) con->send(status_frame(), websocketpp::frame::opcode::text);
+    if (degraded) send_text(con, status_frame());
     // Catching up starts before the socket joins, so no live event slips past the hold.
     if (con->replay_asked) start_replay(con, h);
     if (auto oldest = registry.join(con->user, {h, index})) {
@@ -537,7 +537,7 @@ void gateway::shard::on_message(connection_hdl h, server_type::message_ptr m) {
     }
     if (con->get_buffered_amount() + reply.size() > slow_hard_factor * config.send_buffer_bytes)
         return close_socket(h, close_slow_reader, "send buffer full", disconnect_reason::slow_reader);
-    con->send(reply, websocketpp::frame::opcode::text);
+    send_text(con, reply);
 }
 
 void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason) {
@@ -604,7 +604,7 @@ void gateway::shard::announce_delivery_state() {
     registry.for_each(index, [&](const connection_hdl& h) {
         std::error_code ec;
         if (auto con = server.get_con_from_hdl(h, ec); !ec && !con->closing)
-            con->send(frame, websocketpp::frame::opcode::text);
+            send_text(con, frame);
     });
 }
 

@@ -33,8 +33,10 @@ bool gateway::shard::falling_behind(socket_state& socket, std::size_t buffered, 
     return now - socket.over_limit_since_ms >= slow_grace_ms;
 }
 
-// On the io thread: send each event to its user's sockets here, oldest socket first.
-void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
+// On the io thread: queue each event for its user's sockets here, oldest socket first; they
+// are written once the batches already posted have been queued too (flush_writes).
+void gateway::shard::send_batch(std::shared_ptr<const std::vector<outgoing>> items) {
+    const auto& batch = *items;
     const int64_t now = now_ms();
     ++batch_seq;
     std::vector<connection_hdl> slow;
@@ -54,22 +56,21 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
                     slow.push_back(h);
                     return;
                 }
+            }
+            if (con->write_round != write_round) {
+                con->write_round = write_round;
                 con->write_slot = writes.size();
                 writes.push_back({con, {}});
             }
             writes[con->write_slot].items.push_back(&item);
+            con->sent_event = true;  // on its way: a resume message is too late now
         });
     }
-    // Each socket's frames of this batch, in one write.
-    for (auto& w : writes) {
-        if (send_frames(w.con, w.items)) continue;
-        w.con->sent_event = true;
-        for (const auto* item : w.items) {
-            ++metrics.delivered[item->type_index];
-            metrics.latency.observe(static_cast<double>(now - item->timestamp_ms) / 1000.0);
-        }
+    pending_batches.push_back(std::move(items));
+    if (!flush_posted) {
+        flush_posted = true;
+        asio::post(io, [this] { flush_writes(); });
     }
-    writes.clear();
     for (const auto& h : slow) {
         std::error_code ec;
         auto con = server.get_con_from_hdl(h, ec);
@@ -78,6 +79,29 @@ void gateway::shard::send_batch(const std::vector<outgoing>& batch) {
         log_slow_reader(con->buffered_at_batch);
         close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
     }
+}
+
+void gateway::shard::flush_writes() {
+    flush_posted = false;
+    const int64_t now = now_ms();
+    for (auto& w : writes) write_pending(w, now);
+    writes.clear();
+    pending_batches.clear();
+    ++write_round;
+}
+
+void gateway::shard::write_pending(pending_write& w, int64_t now) {
+    if (!w.items.empty() && !w.con->closing && !send_frames(w.con, w.items))
+        for (const auto* item : w.items) {
+            ++metrics.delivered[item->type_index];
+            metrics.latency.observe(static_cast<double>(now - item->timestamp_ms) / 1000.0);
+        }
+    w.items.clear();
+}
+
+void gateway::shard::send_text(const connection_ptr& con, const std::string& text) {
+    if (con->write_round == write_round) write_pending(writes[con->write_slot], now_ms());
+    con->send(text, websocketpp::frame::opcode::text);
 }
 
 std::error_code gateway::shard::send_frames(const connection_ptr& con, const std::vector<const outgoing*>& items) {
@@ -234,7 +258,7 @@ bool gateway::shard::replayed_already(socket_state& socket, const outgoing& item
 }
 
 void gateway::shard::send_control(const connection_ptr& con, std::string_view type, const std::string& payload) {
-    con->send(encode_control_frame(type, payload), websocketpp::frame::opcode::text);
+    send_text(con, encode_control_frame(type, payload));
 }
 
 // Encodes and frames each event once; every socket of the user, on every shard, shares these bytes.
@@ -257,7 +281,7 @@ std::vector<outgoing> gateway::impl::frame_events(const std::vector<consumers::e
 
 void gateway::deliver(const std::vector<consumers::event>& batch) {
     auto items = std::make_shared<const std::vector<outgoing>>(impl_->frame_events(batch));
-    for (auto& s : impl_->shards) asio::post(s->io, [s = s.get(), items] { s->send_batch(*items); });
+    for (auto& s : impl_->shards) asio::post(s->io, [s = s.get(), items] { s->send_batch(items); });
 }
 
 bool gateway::replay_events(uint64_t socket_id, const std::vector<consumers::event>& batch) {

@@ -103,7 +103,8 @@ struct socket_state {
     bool closing = false;
     uint64_t batch_seen = 0;            // last batch that measured this socket's send buffer
     std::size_t buffered_at_batch = 0;  // bytes still unsent when that batch began
-    uint32_t write_slot = 0;            // where its frames of that batch gather (shard::writes)
+    uint64_t write_round = 0;           // the last round of writes its frames joined
+    uint32_t write_slot = 0;            // where they gather in that round (shard::writes)
     int64_t over_limit_since_ms = 0;    // when its unsent bytes went past the limit; 0: they are not
     disconnect_reason reason = disconnect_reason::client;
     // Replay (resume or late join): asked for, running, and the live events held meanwhile.
@@ -234,12 +235,15 @@ struct gateway::shard {
     uint16_t bound_port = 0;
     long ticks = 0;
     uint64_t batch_seq = 0;
-    // The batch being sent: per socket, its frames, written at the end in one go.
+    // Frames queued since the last flush_writes, per socket, and the batches they point into.
     struct pending_write {
         connection_ptr con;
         std::vector<const outgoing*> items;
     };
     std::vector<pending_write> writes;
+    std::vector<std::shared_ptr<const std::vector<outgoing>>> pending_batches;
+    uint64_t write_round = 1;
+    bool flush_posted = false;
     uint64_t next_socket_id;  // index + 1, then steps of the shard count
     std::size_t next_shard = 0;  // shards[0]: where the next accepted connection goes
     std::unordered_map<uint64_t, connection_hdl> replaying;  // sockets catching up, by id
@@ -354,8 +358,17 @@ struct gateway::shard {
 
     void close_socket(connection_hdl h, uint16_t code, const std::string& why, disconnect_reason reason);
 
-    // On the io thread: send each event to its user's sockets here, oldest socket first.
-    void send_batch(const std::vector<outgoing>& batch);
+    // On the io thread: queue each event for its user's sockets here, oldest socket first,
+    // and post flush_writes unless it is posted already.
+    void send_batch(std::shared_ptr<const std::vector<outgoing>> items);
+
+    // Writes every socket's queued frames, each socket's in one go. Posted behind the batches
+    // already waiting, so under load one write carries the frames of several batches.
+    void flush_writes();
+    void write_pending(pending_write& w, int64_t now);
+
+    // A control frame or reply: the socket's queued event frames go first, so order holds.
+    void send_text(const connection_ptr& con, const std::string& text);
 
     // Sends event frames to one socket, in order. On a plaintext socket with nothing queued or
     // being written: one non-blocking sendmsg of them all (up to max_gathered_frames), past
