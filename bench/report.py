@@ -337,12 +337,15 @@ def verdict(ok):
 def markdown(res):
     m, sc = res["machine"], res["scenarios"]
     at_end = res["run"].get("load_average_at_end")
+    other_bin = res["run"].get("bridge_bin")  # BENCH_BRIDGE_BIN, when set
     lines = [f"# Benchmark results ({res['run'].get('scenario', '?')})", "",
              f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
              f"load average (1/5/15 min) at start {m['load_average_at_start']}"
              + (f", at end {at_end}" if at_end else "") + f", {m['fd_hard_limit']} descriptors per process; "
-             f"broker, bridge and load generator on this one machine. {m['date_utc']}, bridge built from {m.get('bridge_source', '?')}; "
-             f"wall time {res['run'].get('wall_s', '?')} s ("
+             f"broker, bridge and load generator on this one machine. {m['date_utc']}, "
+             + (f"bridge built from {m.get('bridge_source', '?')}; " if not other_bin else
+                f"our bridge's executable {other_bin} (BENCH_BRIDGE_BIN; the checkout was at {m.get('bridge_source', '?')}); ")
+             + f"wall time {res['run'].get('wall_s', '?')} s ("
              + ", ".join(f"{k} {v} s" for k, v in res["run"].get("scenario_wall_s", {}).items())
              + f"), {res['run'].get('duration_s', '?')} s per measured run."]
     header_at = len(lines)

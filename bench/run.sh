@@ -16,7 +16,7 @@ bench="$root/bench"
 kafka_port="${BENCH_KAFKA_PORT:-26092}"  # below the ephemeral range (32768+)
 http_base="${BENCH_HTTP_PORT:-26200}"
 secret="bench-jwt-secret-not-for-production-0123456789"
-bridge_bin="$root/build/bridge/bridge"
+bridge_bin="${BENCH_BRIDGE_BIN:-$root/build/bridge/bridge}"
 loadgen_bin="$root/build/bench/bench_loadgen"
 node_dir="$bench/baselines/node-bridge"
 python="$root/.venv/bin/python"
@@ -28,7 +28,8 @@ Environment: BENCH_KAFKA_PORT ($kafka_port), BENCH_HTTP_PORT (first bridge port,
              BENCH_RESULTS (parent of the results folders, default bench/results),
              BENCH_DURATION_S (seconds per measured run; default 20, smoke 2),
              BENCH_FANOUT_NODE=1 (fanout-rate: the Node.js baseline too, after ours),
-             BENCH_FANOUT_LOADS (fanout-rate: other loads, e.g. "1000x10@5000 10000x1@20000").
+             BENCH_FANOUT_LOADS (fanout-rate: other loads, e.g. "1000x10@5000 10000x1@20000"),
+             BENCH_BRIDGE_BIN (our bridge's executable, default build/bridge/bridge: another build to compare).
 EOF
 }
 
@@ -371,7 +372,9 @@ case "$scenario" in
 esac
 
 read -r la1 la5 la15 _ </proc/loadavg
-echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration, \"scenario_wall_s\": {$walls}, \"load_average_at_end\": [$la1, $la5, $la15]}" >"$raw/run.json"
+other_bin=""
+[[ -z "${BENCH_BRIDGE_BIN:-}" ]] || other_bin=", \"bridge_bin\": \"$bridge_bin\""
+echo "{\"scenario\": \"$scenario\", \"wall_s\": $((SECONDS - t_start)), \"duration_s\": $duration, \"scenario_wall_s\": {$walls}, \"load_average_at_end\": [$la1, $la5, $la15]$other_bin}" >"$raw/run.json"
 "$python" "$bench/report.py" report "$out"
 log "done in $((SECONDS - t_start)) s: $out/results.md"
 if ((smoke)); then
