@@ -435,8 +435,9 @@ TEST_CASE_FIXTURE(validator_fixture, "a payload before its type gets the verdict
         {"MESSAGES_SNAPSHOT", R"({"type":"MESSAGES_SNAPSHOT","messages":[{"id":"m","content":"x"}]})"},
         {"note", R"({"anything":[1,{"a":2}]})"},
     };
-    for (const auto& [t, payload] : cases) {
-        const char* type = t;
+    for (const auto& [t, p] : cases) {
+        const char* type = t;  // clang (the sanitized build) does not capture structured bindings
+        const char* payload = p;
         CAPTURE(type);
         CAPTURE(payload);
         detail.clear();  // a valid record leaves it as it was
