@@ -560,14 +560,18 @@ void gateway::shard::log_accept_error(const std::error_code& ec) {
 }
 
 // At most one line a second, however many sockets fall behind at once.
-void gateway::shard::log_slow_reader(std::size_t buffered) {
+void gateway::shard::log_slow_reader(const socket_state& socket) {
     const int64_t now = now_ms();
     if (now - last_slow_log_ms < 1000) {
         ++slow_logs_suppressed;
         return;
     }
-    spdlog::warn("closing slow socket: {} bytes unsent (limit {}), suppressed since last: {}", buffered,
-                 config.send_buffer_bytes, slow_logs_suppressed);
+    if (socket.catching_up)
+        spdlog::warn("closing slow socket: {} bytes of live events held during its replay (limit {}), suppressed since last: {}",
+                     socket.held_bytes, config.send_buffer_bytes, slow_logs_suppressed);
+    else
+        spdlog::warn("closing slow socket: {} bytes unsent (limit {}), suppressed since last: {}",
+                     socket.buffered_at_batch, config.send_buffer_bytes, slow_logs_suppressed);
     last_slow_log_ms = now;
     slow_logs_suppressed = 0;
 }

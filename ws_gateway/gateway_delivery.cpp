@@ -76,7 +76,7 @@ void gateway::shard::send_batch(std::shared_ptr<const std::vector<outgoing>> ite
         auto con = server.get_con_from_hdl(h, ec);
         if (ec) continue;
         con->closing = false;
-        log_slow_reader(con->buffered_at_batch);
+        log_slow_reader(*con);
         close_socket(h, close_slow_reader, "send buffer full: reconnect and resume", disconnect_reason::slow_reader);
     }
 }

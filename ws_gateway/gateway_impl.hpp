@@ -405,7 +405,7 @@ struct gateway::shard {
     void send_control(const connection_ptr& con, std::string_view type, const std::string& payload);
 
     // At most one line a second, however many sockets fall behind at once.
-    void log_slow_reader(std::size_t buffered);
+    void log_slow_reader(const socket_state& socket);
 
     // Once a second: close sockets whose token expired; ping every ping interval.
     void schedule_tick();
