@@ -222,8 +222,10 @@ def records_read(bridge, count, timeout=30):
 
 
 def slow_close_logged(bridge):
-    """The bytes the worker reported unsent when it decided to close a slow socket, or None."""
-    m = re.search(r"closing slow socket: (\d+) bytes unsent \(limit (\d+)\)", bridge.logs())
+    """The bytes the worker reported when it decided to close a slow socket (unsent, or held
+    during a replay), or None."""
+    m = re.search(r"closing slow socket: (\d+) bytes (?:unsent|of live events held during its replay) \(limit (\d+)\)",
+                  bridge.logs())
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
