@@ -106,6 +106,8 @@ def summarize(d):
         "expected": d["delivered"]["expected"],
         "lost": d["delivered"]["lost"],
         "duplicates": d["delivered"]["duplicates"],
+        "gaps": d["delivered"].get("gaps", 0),
+        "frames": d["delivered"].get("frames", 0),
         "p50_ms": round(d["latency_ms"]["p50"], 2),
         "p99_ms": round(d["latency_ms"]["p99"], 2),
         "p999_ms": round(d["latency_ms"]["p999"], 2),
@@ -242,6 +244,21 @@ def read_profile(path, top=20, prefix="", merge=True):
     return [{"function": fn, "ir": ir, "pct": round(100.0 * ir / grand, 2)} for fn, ir in rows]
 
 
+def inconsistent(s):
+    """Why a run's counts cannot be right, or None: a frame received twice, a sequence gap, or
+    more frames than the broker acknowledged (e.g. another run's broker answered on the port)."""
+    if "frames" not in s:
+        return None
+    why = []
+    if s.get("duplicates"):
+        why.append(f"{s['duplicates']} duplicates")
+    if s.get("gaps"):
+        why.append(f"{s['gaps']} sequence gaps")
+    if s["frames"] > s["expected"]:
+        why.append(f"{s['frames']} frames for {s['expected']} expected")
+    return ", ".join(why) or None
+
+
 def fanout_rate_verdicts(load, s):
     """{target: met?} for one fixed-rate fan-out run, for the targets its load has."""
     out = {}
@@ -289,6 +306,8 @@ def build_results(outdir):
         points = []
         for (users, per, rate), key in fixed:
             floor = get(key, "floor")
+            if floor and inconsistent(floor):
+                floor = dict(floor, invalid=inconsistent(floor))
             point = {"users": users, "sockets_per_user": per, "sockets": users * per, "rate": rate,
                      "floor": floor, "runs": {}}
             for bridge in ("ours-io1", "ours-io2", "node"):
@@ -296,8 +315,9 @@ def build_results(outdir):
                 if s is None:
                     continue
                 s = dict(s)
-                s["p99_minus_floor_ms"] = round(s["p99_ms"] - floor["p99_ms"], 2) if floor else None
-                s["p50_minus_floor_ms"] = round(s["p50_ms"] - floor["p50_ms"], 2) if floor else None
+                usable = floor and not floor.get("invalid")
+                s["p99_minus_floor_ms"] = round(s["p99_ms"] - floor["p99_ms"], 2) if usable else None
+                s["p50_minus_floor_ms"] = round(s["p50_ms"] - floor["p50_ms"], 2) if usable else None
                 s["targets"] = fanout_rate_verdicts((users, per, rate), s)
                 point["runs"][bridge] = s
             points.append(point)
@@ -463,9 +483,10 @@ def fanout_rate_markdown(fr):
             lg = x.get("loadgen_cpu_pct", {})
             tg = ", ".join(f"{k.replace('_', ' ')}: {verdict(v)}" for k, v in x.get("targets", {}).items())
             if key == "floor":
+                bad = f"invalid: {x['invalid']}" if x.get("invalid") else ""
                 lines.append(f"| {load} | {fmt(p['rate'])} | Kafka alone | {fmt(x['frames_per_s'])} | {fmt(x['p50_ms'])} | "
                              f"{fmt(x['p99_ms'])} | {fmt(x['p999_ms'])} | | {fmt(x['lost'])} | | | | "
-                             f"{fmt(lg.get('producer'))}/{fmt(lg.get('sockets'))} | {fmt_load(x.get('load_average'))} | |")
+                             f"{fmt(lg.get('producer'))}/{fmt(lg.get('sockets'))} | {fmt_load(x.get('load_average'))} | {bad} |")
             else:
                 label = names.get(key, key)
                 if x.get("io_thread_sockets"):
@@ -560,6 +581,8 @@ def failures(res):
         out = notes if "node" in name else bad
         if s["lost"]:
             out.append(f"{name}: {s['lost']} events lost")
+        if inconsistent(s):
+            out.append(f"{name}: {inconsistent(s)}")
         if s["sockets_failed"] or s["sockets_opened"] < s["sockets_requested"]:
             out.append(f"{name}: {s['sockets_opened']} of {s['sockets_requested']} sockets opened")
     return bad, notes

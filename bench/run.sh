@@ -53,7 +53,9 @@ prepare() {
     "$root/scripts/install-deps.sh"
   fi
   [[ -f "$root/build/build.ninja" ]] || cmake -S "$root" -B "$root/build" -G Ninja >/dev/null
-  ninja -C "$root/build" -j "${BUILD_JOBS:-2}" bridge bench_loadgen >/dev/null
+  # With BENCH_BRIDGE_BIN, the checkout's bridge is neither built nor used.
+  ninja -C "$root/build" -j "${BUILD_JOBS:-2}" $([[ -n "${BENCH_BRIDGE_BIN:-}" ]] || echo bridge) bench_loadgen >/dev/null
+  [[ -x "$bridge_bin" ]] || die "no bridge executable at $bridge_bin"
 }
 
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -107,11 +109,11 @@ launch() {
     BRIDGE_JWT_SECRET="$secret" "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
       --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
       --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 --max-connections-per-address 10000000 \
-      --send-buffer-bytes 4194304 --log-level warn ${ours_extra[@]+"${ours_extra[@]}"} >"$raw/$name.log" 2>&1 &
+      --send-buffer-bytes 4194304 --log-level warn ${ours_extra[@]+"${ours_extra[@]}"} >"$raw/$name.log" 2>&1 9>&- &
   else
     PORT="$port" HOST=127.0.0.1 KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic" \
       KAFKA_GROUP_ID="bench-$name-$stamp" JWT_SECRET="$secret" \
-      node "$node_dir/server.js" >"$raw/$name.log" 2>&1 &
+      node "$node_dir/server.js" >"$raw/$name.log" 2>&1 9>&- &
   fi
   bridge_pid=$!
   started_pids+=("$bridge_pid")
@@ -310,7 +312,7 @@ scenario_profile() {
   BRIDGE_JWT_SECRET="$secret" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg" \
     "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$port" \
     --admin-listen "127.0.0.1:$((port + 1000))" --max-connections-per-address 10000000 --max-sockets-per-user 1000 \
-    --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 &
+    --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 9>&- &
   bridge_pid=$!
   started_pids+=("$bridge_pid")
   wait_ready "$port" "$bridge_pid" || die "the bridge under valgrind did not become ready"
@@ -338,6 +340,11 @@ scenario_profile() {
 # ---------------------------------------------------------------- main
 
 t_start=$SECONDS
+# One run per Kafka port on this machine: a second one would stop the first one's broker (and
+# its cleanup the second's). The lock is on the port, whatever the checkout; the broker and the
+# bridges do not inherit it, so one left behind by a killed run does not hold it.
+exec 9>"${TMPDIR:-/tmp}/agent-bridge-bench-$kafka_port.lock"
+flock -n 9 || die "another bench/run.sh is using Kafka port $kafka_port; wait for it, or give this one BENCH_KAFKA_PORT and BENCH_HTTP_PORT of its own"
 prepare
 ulimit -Sn "$(fd_limit)"
 mkdir -p "$raw"
@@ -345,7 +352,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 "$python" "$bench/report.py" machine >"$raw/machine.json"
 "$root/scripts/kafka.sh" stop --port "$kafka_port" >/dev/null 2>&1 || true
-"$root/scripts/kafka.sh" start --port "$kafka_port" >&2
+"$root/scripts/kafka.sh" start --port "$kafka_port" >&2 9>&-
 topic="bench-events"
 "$root/scripts/kafka.sh" create-topic "$topic" 12 --port "$kafka_port" >&2
 # The baseline's first consumer group makes the broker create its offsets topic, which takes
