@@ -146,16 +146,7 @@ void gateway::shard::accept_public() {
     if (!acceptor.is_open()) return;
     acceptor.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket peer) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-        if (ec) {
-            ++metrics.accept_errors;
-            if (!out_of_resources(ec)) return accept_public();
-            log_accept_error(ec);
-            auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-            retry->async_wait([this, retry](const std::error_code& e) {
-                if (!e) accept_public();  // the acceptor may be closed by then: accept_public() checks
-            });
-            return;
-        }
+        if (ec) return accept_later(ec, &shard::accept_public);
         accept_public();
         // A direct peer (not a trusted proxy) is held to its cap from the first byte.
         address_limits::ticket place;
@@ -200,18 +191,21 @@ void gateway::shard::accept_admin() {
     admin_acceptor.async_accept(con->get_raw_socket(), [this, con](const std::error_code& ec) {
         if (ec == asio::error::operation_aborted || !admin_acceptor.is_open()) return con->terminate(ec);
         if (ec) {
-            ++metrics.accept_errors;
             con->terminate(ec);
-            if (!out_of_resources(ec)) return accept_admin();
-            log_accept_error(ec);
-            auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
-            retry->async_wait([this, retry](const std::error_code& e) {
-                if (!e) accept_admin();
-            });
-            return;
+            return accept_later(ec, &shard::accept_admin);
         }
         con->start();
         accept_admin();
+    });
+}
+
+void gateway::shard::accept_later(const std::error_code& ec, void (shard::*again)()) {
+    ++metrics.accept_errors;
+    if (!out_of_resources(ec)) return (this->*again)();
+    log_accept_error(ec);
+    auto retry = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+    retry->async_wait([this, retry, again](const std::error_code& e) {
+        if (!e) (this->*again)();  // the acceptor may be closed by then: the accept checks
     });
 }
 

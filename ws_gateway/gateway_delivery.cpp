@@ -45,7 +45,7 @@ void gateway::shard::send_batch(std::shared_ptr<const std::vector<outgoing>> ite
             std::error_code ec;
             auto con = server.get_con_from_hdl(h, ec);
             if (ec || con->closing) return;
-            if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) return;
+            if (!con->takes(item.thread_id)) return;
             if (con->catching_up) return hold_live(con, h, item, slow);
             if (!con->splice.empty() && replayed_already(*con, item)) return;
             if (con->batch_seen != batch_seq) {
@@ -174,7 +174,7 @@ void gateway::shard::send_replay(uint64_t id, const std::vector<outgoing>& batch
     if (ec || con->closing) return release_replay_batch(id);
     std::vector<const outgoing*> items;
     for (const auto& item : batch)
-        if (con->thread_filter.empty() || con->thread_filter == item.thread_id) items.push_back(&item);
+        if (con->takes(item.thread_id)) items.push_back(&item);
     if (!items.empty() && !send_frames(con, items)) con->sent_event = true;
     wait_for_drain(id);
 }
@@ -238,7 +238,7 @@ void gateway::shard::finish_replay(uint64_t id, const consumers::replay_result& 
     std::vector<const outgoing*> items;
     for (const auto& item : held) {
         if (replayed_already(*con, item)) continue;
-        if (!con->thread_filter.empty() && con->thread_filter != item.thread_id) continue;
+        if (!con->takes(item.thread_id)) continue;
         items.push_back(&item);
     }
     if (items.empty() || send_frames(con, items)) return;

@@ -43,10 +43,10 @@ inline constexpr int lifecycle_logs_per_second = 20;
 
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
-inline constexpr std::size_t slow_hard_factor = 4;
+inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
 
 // Frames one direct write gathers at most (two iovecs each, under IOV_MAX).
-inline constexpr std::size_t max_gathered_frames = 256;  // a replay could not run now: reconnect with the same cursor
+inline constexpr std::size_t max_gathered_frames = 256;
 
 struct outgoing;
 
@@ -117,6 +117,9 @@ struct socket_state {
     // After the replay: per partition, the last offset it read. The live reader may still be
     // behind it; its records up to there were replayed and are dropped on this socket.
     std::vector<consumers::splice_point> splice;
+
+    // Whether an event of this thread passes the socket's subscription.
+    bool takes(const std::string& thread_id) const { return thread_filter.empty() || thread_filter == thread_id; }
 };
 
 // Each socket lives on one io thread: no locks and no strands inside websocketpp.
@@ -294,6 +297,10 @@ struct gateway::shard {
 
     // shards[0]: accepts admin connections.
     void accept_admin();
+
+    // After a failed accept: counts it and calls `again` now, or in 100 ms when out of
+    // descriptors or memory (a retry at once would fail again).
+    void accept_later(const std::error_code& ec, void (shard::*again)());
 
     // The /healthz, /readyz and /metrics answers; false for any other path.
     bool serve_status(const connection_ptr& con, std::string_view path, bool with_metrics);
