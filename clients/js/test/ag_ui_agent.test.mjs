@@ -6,7 +6,7 @@ import { beforeEach, test } from "node:test";
 import { EventSchemas } from "@ag-ui/core/schemas";
 import { BridgeClient } from "../dist/index.js";
 import { AgUiStream, BridgeAgent } from "../dist/ag_ui/index.js";
-import { FakeWebSocket, until } from "./fake_websocket.mjs";
+import { FakeWebSocket, acceptSocket } from "./fake_websocket.mjs";
 
 beforeEach(() => FakeWebSocket.reset());
 
@@ -17,14 +17,6 @@ function makeClient() {
   });
   client.connect();
   return client;
-}
-
-async function acceptSocket(n) {
-  await until(() => FakeWebSocket.instances.length >= n);
-  const ws = FakeWebSocket.instances[n - 1];
-  ws.accept();
-  ws.push({ type: "authenticated", payload: { expires_at: 1700000600 } });
-  return ws;
 }
 
 let offset = 0;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 import { BridgeClient } from "../dist/index.js";
-import { FakeWebSocket, event, sleep, until } from "./fake_websocket.mjs";
+import { FakeWebSocket, acceptSocket, event, sleep, until } from "./fake_websocket.mjs";
 
 beforeEach(() => FakeWebSocket.reset());
 
@@ -24,15 +24,6 @@ function makeClient(extra = {}) {
   }
   client.tokenCalls = () => calls;
   return { client, log, events: () => log.filter(([n]) => n === "event").map(([, e]) => e.id) };
-}
-
-// Waits for socket number n (1-based), accepts it and answers its auth message.
-async function acceptSocket(n) {
-  await until(() => FakeWebSocket.instances.length >= n);
-  const ws = FakeWebSocket.instances[n - 1];
-  ws.accept();
-  ws.push({ type: "authenticated", payload: { expires_at: 1700000600 } });
-  return ws;
 }
 
 test("the token goes in the first message, never in the URL", async () => {

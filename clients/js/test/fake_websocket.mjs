@@ -52,6 +52,15 @@ export async function until(cond, ms = 2000) {
   }
 }
 
+// Waits for socket number n (1-based), accepts it and answers its auth message.
+export async function acceptSocket(n) {
+  await until(() => FakeWebSocket.instances.length >= n);
+  const ws = FakeWebSocket.instances[n - 1];
+  ws.accept();
+  ws.push({ type: "authenticated", payload: { expires_at: 1700000600 } });
+  return ws;
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function event(n, extra = {}) {
