@@ -72,7 +72,7 @@ int run_produce(const bridge_config& config) {
     const std::string key = p.user.empty() ? user_of(value) : p.user;
 
     // The same check a worker makes: what fails here would never reach a browser.
-    schemas::envelope_validator validator(config.reader.max_record_bytes, config.reader.max_depth);
+    schemas::envelope_validator validator(config.kafka.max_record_bytes, config.kafka.max_depth);
     schemas::envelope e;
     std::string detail;
     const auto reason = validator.validate(key.empty() ? nullptr : &key, value, e, &detail);
@@ -82,9 +82,9 @@ int run_produce(const bridge_config& config) {
     }
 
     delivery report;
-    auto props = config.reader.kafka;
+    auto props = config.kafka.kafka;
     props.emplace("message.timeout.ms", "10000");
-    auto producer = consumers::create_producer(config.reader.brokers, props, &report);
+    auto producer = consumers::create_producer(config.kafka.brokers, props, &report);
     const auto err = producer->produce(p.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                                        value.data(), value.size(), key.data(), key.size(), 0, nullptr);
     if (err != RdKafka::ERR_NO_ERROR) {

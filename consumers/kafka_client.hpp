@@ -11,6 +11,8 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "consumers/event_sink.hpp"
+#include "consumers/kafka_source.hpp"
 #include "schemas/envelope.hpp"
 
 namespace bridge::consumers {
@@ -50,14 +52,17 @@ private:
     rate_limited_log log_;
 };
 
-// A consumer; for manual assignment unless `own` sets a group to join with `rebalance`. `own` are the
-// caller's settings; `extra` (the user's --kafka-property) may override them.
-// Throws std::invalid_argument with librdkafka's message on bad configuration.
-std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const std::string& brokers,
+// A consumer of the source's brokers; for manual assignment unless `own` sets a group to join
+// with `rebalance`. `own` are the caller's settings; the source's --kafka-property may override
+// them. Fetches are kept small (512 KiB), which with inflate_limit.hpp bounds what one fetch may
+// inflate to. Throws std::invalid_argument with librdkafka's message on bad configuration.
+std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const kafka_source& source,
                                                         const std::map<std::string, std::string>& own,
-                                                        const std::map<std::string, std::string>& extra,
                                                         kafka_events& events,
                                                         RdKafka::RebalanceCb* rebalance = nullptr);
+
+// The event of a record whose envelope was validated. Its views point into the message.
+event event_from(RdKafka::Message& m, schemas::envelope envelope);
 
 // Counters of records by reject reason.
 using reason_counters = std::array<std::atomic<uint64_t>, schemas::reject_reason_count>;

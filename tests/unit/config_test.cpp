@@ -59,11 +59,11 @@ struct config_fixture {
 
 TEST_CASE_FIXTURE(config_fixture, "defaults") {
     REQUIRE(parse({"--jwt-secret", "s3cret"}) == std::nullopt);
-    CHECK(config.reader.brokers == "127.0.0.1:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"agent-events"});
-    CHECK(config.reader.max_record_bytes == 1u << 20);
+    CHECK(config.kafka.brokers == "127.0.0.1:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"agent-events"});
+    CHECK(config.kafka.max_record_bytes == 1u << 20);
     CHECK(config.reader.metadata_refresh_ms == 5000);
-    CHECK(config.reader.kafka.empty());
+    CHECK(config.kafka.kafka.empty());
     CHECK(config.gateway.listen_host == "0.0.0.0");
     CHECK(config.gateway.port == 8080);
     CHECK(config.gateway.max_sockets_per_user == 3);
@@ -89,9 +89,9 @@ TEST_CASE_FIXTURE(config_fixture, "flags override the defaults") {
                    "--max-sockets-per-user", "5", "--max-sockets", "200", "--max-inbound-bytes", "1024",
                    "--send-buffer-bytes", "65536", "--ping-interval-ms", "0", "--pong-timeout-ms", "2000",
                    "--drain-timeout-ms", "100", "--log-level", "debug"}) == std::nullopt);
-    CHECK(config.reader.brokers == "k1:9092,k2:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"a", "b"});
-    CHECK(config.reader.max_record_bytes == 2048);
+    CHECK(config.kafka.brokers == "k1:9092,k2:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"a", "b"});
+    CHECK(config.kafka.max_record_bytes == 2048);
     CHECK(config.reader.metadata_refresh_ms == 1000);
     CHECK(config.gateway.listen_host == "127.0.0.1");
     CHECK(config.gateway.port == 9000);
@@ -135,14 +135,14 @@ TEST_CASE_FIXTURE(config_fixture, "environment variables are used when no flag i
     setenv("BRIDGE_LOG_LEVEL", "warn", 1);
     setenv("BRIDGE_KAFKA_PROPERTY", "security.protocol=SSL,ssl.ca.location=/etc/ca.pem", 1);
     REQUIRE(parse({}) == std::nullopt);
-    CHECK(config.reader.brokers == "env-broker:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"x", "y", "z"});
+    CHECK(config.kafka.brokers == "env-broker:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"x", "y", "z"});
     CHECK(config.gateway.listen_host == "127.0.0.1");
     CHECK(config.gateway.port == 7000);
     CHECK(config.jwt.secret == "env-secret");
     CHECK(config.gateway.max_sockets_per_user == 7);
     CHECK(config.log_level == "warn");
-    CHECK(config.reader.kafka ==
+    CHECK(config.kafka.kafka ==
           std::map<std::string, std::string>{{"security.protocol", "SSL"}, {"ssl.ca.location", "/etc/ca.pem"}});
 }
 
@@ -152,7 +152,7 @@ TEST_CASE_FIXTURE(config_fixture, "a flag beats its environment variable") {
     setenv("BRIDGE_MAX_SOCKETS_PER_USER", "7", 1);
     REQUIRE(parse({"--brokers", "flag-broker:9092", "--jwt-secret", "flag-secret", "--max-sockets-per-user", "2"}) ==
             std::nullopt);
-    CHECK(config.reader.brokers == "flag-broker:9092");
+    CHECK(config.kafka.brokers == "flag-broker:9092");
     CHECK(config.jwt.secret == "flag-secret");
     CHECK(config.gateway.max_sockets_per_user == 2);
 }
@@ -230,13 +230,13 @@ TEST_CASE_FIXTURE(config_fixture, "RS256 reads the public key file's text") {
 
 TEST_CASE_FIXTURE(config_fixture, "--topics a,b gives two topics") {
     REQUIRE(parse({"--jwt-secret", "s", "--topics", "a,b"}) == std::nullopt);
-    CHECK(config.reader.topics == std::vector<std::string>{"a", "b"});
+    CHECK(config.kafka.topics == std::vector<std::string>{"a", "b"});
 }
 
 TEST_CASE_FIXTURE(config_fixture, "--kafka-property key=value") {
     REQUIRE(parse({"--jwt-secret", "s", "--kafka-property", "a=b", "--kafka-property", "sasl.password=x=y",
                    "--kafka-property", "empty="}) == std::nullopt);
-    CHECK(config.reader.kafka == std::map<std::string, std::string>{{"a", "b"}, {"sasl.password", "x=y"}, {"empty", ""}});
+    CHECK(config.kafka.kafka == std::map<std::string, std::string>{{"a", "b"}, {"sasl.password", "x=y"}, {"empty", ""}});
 }
 
 TEST_CASE_FIXTURE(config_fixture, "a broker list that is empty or not host:port exits 2") {
