@@ -206,3 +206,45 @@ def test_max_depth_reaches_the_live_reader_and_the_replayer(kafka, bridge_factor
 
     live = asyncio.run(run())
     assert bridge.metric("bridge_records_rejected_total", reason="too_deep") == 9 - len(live)
+
+
+def test_live_records_behind_a_finished_replay_are_not_sent_again(kafka, bridge_factory):
+    # A partition added to the topic is read live from its beginning once the worker sees it;
+    # a resume from a cursor in it is replayed first, so the live reader arrives behind the
+    # replay's last offset and must drop what the replay already sent on that socket.
+    for attempt in range(3):
+        topic = kafka.create_topic(1)
+        bridge = bridge_factory(topic, metadata_refresh_ms=30000)
+        kafka.add_partitions(topic, 2)
+        positions = []
+        for seq in range(1, 6):
+            kafka.producer.produce(topic, key="rex", value=json.dumps(seq_event("rex", seq)), partition=1,
+                                   on_delivery=lambda err, m: positions.append((m.offset(), m.timestamp()[1])))
+        kafka.flush()
+        offset, ts = positions[0]
+        cursor = f"{topic}:1:{offset}:{ts}"
+
+        async def run():
+            ws = await connect_as(bridge, "rex", "resume=" + cursor)
+            replayed, _ = await frames_until(ws, "resumed")
+            assigned_before = f'partition="1"' in bridge.http("/metrics", admin=True)[1]
+            # The live reader takes the new partition at its next refresh, reading it from the start.
+            deadline = time.time() + 45
+            while 'bridge_consumer_lag{topic="%s",partition="1"}' % topic not in bridge.http("/metrics", admin=True)[1]:
+                assert time.time() < deadline, "the worker never took the new partition"
+                await asyncio.sleep(0.2)
+            kafka.producer.produce(topic, key="rex", value=json.dumps(seq_event("rex", 6)), partition=1)
+            kafka.flush()
+            live = await receive_events(ws, 1, timeout=20)
+            extra = await receive_nothing(ws, 1.0)
+            await ws.close()
+            return assigned_before, [e["payload"]["seq"] for e in replayed], [e["payload"]["seq"] for e in live], extra
+
+        assigned_before, replayed, live, extra = asyncio.run(run())
+        if assigned_before:
+            continue  # the worker took the partition before the replay ended: nothing to splice; again
+        assert replayed == [2, 3, 4, 5]
+        assert live == [6], f"records the replay sent came again live: {live}"
+        assert [f for f in extra if "id" in f] == []
+        return
+    raise AssertionError("the worker took the new partition before every replay ended, three times")
