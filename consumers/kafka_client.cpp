@@ -1,5 +1,7 @@
 #include "consumers/kafka_client.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include <librdkafka/rdkafka.h>
@@ -38,6 +40,9 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const kafka_source& sour
         {"max.partition.fetch.bytes", "524288"},
         {"message.max.bytes", "524288"},
         {"queued.max.messages.kbytes", "16384"},
+        // A broker that hangs holds a request until this runs out (60 s by default): 10 s
+        // lets a fetch give up on it and find the partition's new leader sooner.
+        {"socket.timeout.ms", "10000"},
     };
     for (const auto& [k, v] : own) props[k] = v;
     for (const auto& [k, v] : source.kafka) props[k] = v;
@@ -50,6 +55,23 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const kafka_source& sour
     std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), err));
     if (!consumer) throw std::invalid_argument("kafka consumer: " + err);
     return consumer;
+}
+
+RdKafka::ErrorCode query_watermarks(RdKafka::KafkaConsumer& consumer, const std::string& topic, int32_t partition,
+                                    int64_t* low, int64_t* high, int timeout_ms) {
+    // ListOffsets by time: -2 asks for the earliest offset, -1 for the latest.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (const int64_t which : {int64_t{-2}, int64_t{-1}}) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(topic, partition, which));
+        std::vector<RdKafka::TopicPartition*> one{tp.get()};
+        auto err = consumer.offsetsForTimes(one, static_cast<int>(std::max<int64_t>(1, left.count())));
+        if (err == RdKafka::ERR_NO_ERROR) err = tp->err();
+        if (err != RdKafka::ERR_NO_ERROR) return err;
+        if (tp->offset() < 0) return RdKafka::ERR__FAIL;
+        *(which == -2 ? low : high) = tp->offset();
+    }
+    return RdKafka::ERR_NO_ERROR;
 }
 
 event event_from(RdKafka::Message& m, schemas::envelope envelope) {

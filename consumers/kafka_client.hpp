@@ -61,6 +61,12 @@ std::unique_ptr<RdKafka::KafkaConsumer> create_consumer(const kafka_source& sour
                                                         kafka_events& events,
                                                         RdKafka::RebalanceCb* rebalance = nullptr);
 
+// The first offset of a partition and the offset after its last record, asked of its leader;
+// gives up at the timeout. (librdkafka 2.0.2's query_watermark_offsets does not: it retries its
+// request on a leader that died, and was seen blocking a replay for 30 s past its timeout.)
+RdKafka::ErrorCode query_watermarks(RdKafka::KafkaConsumer& consumer, const std::string& topic, int32_t partition,
+                                    int64_t* low, int64_t* high, int timeout_ms);
+
 // The event of a record whose envelope was validated. Its views point into the message.
 event event_from(RdKafka::Message& m, schemas::envelope envelope);
 

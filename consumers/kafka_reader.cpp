@@ -140,7 +140,7 @@ struct kafka_reader::impl {
     void assign_at_end(std::vector<RdKafka::TopicPartition*>& fresh) {
         for (auto it = awaiting_end.begin(); it != awaiting_end.end();) {
             int64_t low = 0, high = 0;
-            const auto err = consumer->query_watermark_offsets(it->first, it->second, &low, &high, metadata_timeout_ms);
+            const auto err = query_watermarks(*consumer, it->first, it->second, &low, &high, metadata_timeout_ms);
             if (err != RdKafka::ERR_NO_ERROR) {
                 watch_log.warn(11, "kafka end of {}:{} not known yet: {}", it->first, it->second, RdKafka::err2str(err));
                 ++it;

@@ -101,7 +101,7 @@ replay_result kafka_replayer::worker::plan(const kafka_source& source, const rep
         if (cursor_topic) {
             if (from->partition >= count) return ended(replay_status::failed, "unknown_cursor");
             int64_t low = 0, high = 0;
-            if (consumer->query_watermark_offsets(topic, from->partition, &low, &high, broker_timeout_ms))
+            if (query_watermarks(*consumer, topic, from->partition, &low, &high, broker_timeout_ms))
                 return ended(replay_status::unavailable, "watermarks");
             if (from->offset < low) return ended(replay_status::failed, "expired");
             if (from->offset >= high) return ended(replay_status::failed, "unknown_cursor");
@@ -117,7 +117,7 @@ replay_result kafka_replayer::worker::plan(const kafka_source& source, const rep
         int64_t offset = tp->offset();
         if (err == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR && offset < 0) {
             int64_t low = 0;
-            if (consumer->query_watermark_offsets(tp->topic(), tp->partition(), &low, &offset, broker_timeout_ms))
+            if (query_watermarks(*consumer, tp->topic(), tp->partition(), &low, &offset, broker_timeout_ms))
                 result = ended(replay_status::unavailable, "watermarks");
         } else if (err != RdKafka::ERR_NO_ERROR || tp->err() != RdKafka::ERR_NO_ERROR) {
             result = ended(replay_status::unavailable, "offsets_for_times");

@@ -60,7 +60,7 @@ int64_t unreadable_batches::end_of(const std::string& topic, int32_t partition, 
                                      {"queued.max.messages.kbytes", "1024"}, {"client.id", "agent-event-bridge-probe"}},
                                     events_);
     int64_t low = 0, high = 0;
-    if (consumer_->query_watermark_offsets(topic, partition, &low, &high, broker_timeout_ms) != RdKafka::ERR_NO_ERROR)
+    if (query_watermarks(*consumer_, topic, partition, &low, &high, broker_timeout_ms) != RdKafka::ERR_NO_ERROR)
         return -1;
     const auto started = clock_type::now();
     const int64_t end = bisect_batch_end(first, high, [&](int64_t from) { return probe(topic, partition, first, from); });

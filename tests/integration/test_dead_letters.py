@@ -12,9 +12,9 @@ from confluent_kafka.admin import NewTopic
 from conftest import BRIDGE_BIN, BROKERS, envelope, open_socket, receive_events
 
 
-def read_all(topic, expect, timeout=30):
+def read_all(topic, expect, timeout=30, brokers=BROKERS):
     """Every record of a topic, waiting until `expect` arrived or the timeout passed."""
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": "t-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "t-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     c.subscribe([topic])
     records, deadline = [], time.time() + timeout
