@@ -289,12 +289,33 @@ struct kafka_reader::impl {
                 spdlog::error("kafka assign {}:{} at {}: {}", tp.first, tp.second, end, error->str());
                 delete error;
             }
+            for (auto& [key, next] : read_to)
+                if (key.second == tp.second && tp.first == key.first) next = std::max(next, end);
             std::lock_guard<std::mutex> lock(progress_mutex);
             auto& p = progress[tp];
             p.unreadable = -1;
             p.next = end;
             p.moved_at_ms = steady_ms();
         }
+    }
+
+    // The reading thread's own record of the next offset of each partition. librdkafka was
+    // seen handing over records a second time after a hung leader lost its partitions: a
+    // record at or below one already read is dropped (and counted), so a socket never gets
+    // it twice.
+    std::map<std::pair<const char*, int32_t>, int64_t> read_to;
+    std::atomic<uint64_t> records_refetched{0};
+
+    bool first_time_read(const char* topic, int32_t partition, int64_t offset) {
+        auto [it, fresh] = read_to.try_emplace({topic, partition}, offset + 1);
+        if (fresh || offset >= it->second) {
+            it->second = offset + 1;
+            return true;
+        }
+        records_refetched.fetch_add(1, std::memory_order_relaxed);
+        reject_log.warn(12, "kafka handed over {}:{} offset {} again (read up to {}): dropped", topic, partition, offset,
+                        it->second - 1);
+        return false;
     }
 
     // Where the reading thread has got to: the last offset read in each partition of a batch.
@@ -408,6 +429,7 @@ void kafka_reader::run() {
             }
             busy_.store(true, std::memory_order_relaxed);
             const char* topic = rd_kafka_topic_name(m->c_ptr()->rkt);
+            if (!s.first_time_read(topic, m->partition(), m->offset())) continue;
             if (last.empty() || last.back().first != topic || last.back().second.first != m->partition()) {
                 auto it = std::find_if(last.begin(), last.end(), [&](const auto& l) {
                     return l.first == topic && l.second.first == m->partition();
@@ -437,6 +459,9 @@ std::string kafka_reader::metrics_text() const {
     out += "# HELP bridge_records_skipped_total Records for users with no socket on this worker.\n"
            "# TYPE bridge_records_skipped_total counter\n";
     out += "bridge_records_skipped_total " + std::to_string(s.records_skipped.load()) + "\n";
+    out += "# HELP bridge_records_refetched_total Records Kafka handed over again after they were read, dropped.\n"
+           "# TYPE bridge_records_refetched_total counter\n";
+    out += "bridge_records_refetched_total " + std::to_string(s.records_refetched.load()) + "\n";
     out += reason_counters_text("bridge_records_rejected_total", "Records not delivered, by reason.", s.rejected);
     out += "# HELP bridge_kafka_ready 1 when Kafka answers and partitions are assigned.\n"
            "# TYPE bridge_kafka_ready gauge\n";

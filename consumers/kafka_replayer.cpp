@@ -195,6 +195,7 @@ replay_result kafka_replayer::worker::read(const kafka_source& source, const rep
             if (m->err() != RdKafka::ERR_NO_ERROR) log.warn(0, "replay consume: {}", m->errstr());
             continue;
         }
+        if (m->offset() <= st->last_read) continue;  // handed over again (a leader change): sent already
         st->at_end = false;
         st->last_read = m->offset();
         const std::string* key = m->key();

@@ -16,7 +16,8 @@ constexpr std::size_t max_known = 4096;
 }  // namespace
 
 bool is_unreadable(RdKafka::ErrorCode err) {
-    return err == RdKafka::ERR__BAD_COMPRESSION || err == RdKafka::ERR__NOT_IMPLEMENTED || err == RdKafka::ERR__BAD_MSG;
+    // Not ERR__BAD_MSG: a response cut short by a broker going away reads as one, and passes.
+    return err == RdKafka::ERR__BAD_COMPRESSION || err == RdKafka::ERR__NOT_IMPLEMENTED;
 }
 
 unreadable_batches::unreadable_batches(kafka_source source) : source_(std::move(source)) {}

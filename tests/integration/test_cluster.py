@@ -151,8 +151,10 @@ class Load:
 
     def check(self):
         """Every event once per connection, in order per user (one partition per user), none misdelivered."""
+        notes = "\n".join(line for w in self.workers for line in w.logs().splitlines()
+                          if "error" in line or "partition" in line)
         for c in self.clients:
-            assert c.duplicates_within == 0, c.user
+            assert c.duplicates_within == 0, (c.user, c.duplicates_within, notes[-4000:])
             seqs = c.seqs()
             # Another user's event would show as an extra or out-of-place seq.
             assert seqs == list(range(self.produced[c.user])), (c.user, seqs[:5], len(seqs), self.produced[c.user])
@@ -199,7 +201,7 @@ def test_leader_hung_for_twenty_seconds(cluster_topic, bridge_factory):
         return end
 
     report = asyncio.run(load.run(fault))
-    print(f"\nSIGSTOP broker {victim} for 20 s: {report}")
+    print(f"\nSIGSTOP broker {victim} for 20 s: {report}; refetched {[w.metric('bridge_records_refetched_total') for w in workers]}")
     load.check()
     assert all(w.http("/readyz", admin=True)[0] == 200 for w in workers)
 
@@ -283,3 +285,29 @@ def test_dead_letters_once_for_the_fleet_across_a_leader_change(cluster_topic, b
     values = sorted(m.value().decode() for m in copies)
     assert values == sorted(bad), f"{len(values)} copies of {len(bad)} rejected records\n" + "\n".join(
         w.logs()[-3000:] for w in workers)
+
+
+def test_degraded_only_when_delivery_truly_stops(cluster_topic, bridge_factory):
+    # The whole cluster away: every socket is told, /readyz fails; back: "ok", nothing lost.
+    workers = [bridge_factory(cluster_topic, brokers=BROKERS) for _ in range(2)]
+    load = Load(cluster_topic, workers, rate=200)
+    seen = {}
+
+    async def fault():
+        await asyncio.gather(*(asyncio.to_thread(kafka_sh, "stop-broker", str(i)) for i in (1, 2, 3)))
+        seen["not_ready"] = await wait_until(lambda: all(w.http("/readyz", admin=True)[0] == 503 for w in workers), 20)
+        seen["told"] = await wait_until(lambda: all(any(f["type"] == "status" for _, f in c.control)
+                                                    for c in load.clients), 10)
+        end = time.time() * 1000
+        # A cluster's brokers answer once a quorum of them is back: start them together.
+        await asyncio.gather(*(asyncio.to_thread(kafka_sh, "start-broker", str(i)) for i in (1, 2, 3)))
+        seen["ready"] = await wait_until(lambda: all(w.http("/readyz", admin=True)[0] == 200 for w in workers), 60)
+        return end
+
+    report = asyncio.run(load.run(fault))
+    print(f"\nthe whole cluster stopped, then started: {report}")
+    assert seen == {"not_ready": True, "told": True, "ready": True}
+    load.check()
+    for c in load.clients:
+        states = [(f["payload"]["state"], f["payload"].get("reason")) for _, f in c.control if f["type"] == "status"]
+        assert states == [("degraded", "kafka_unavailable"), ("ok", None)], states
