@@ -48,6 +48,7 @@ gateway::impl::impl(gateway_config c, jwt_verifier v, gateway_hooks h)
       origins(config.allowed_origins),
       proxies(config.trusted_proxies),
       per_address(config.max_connections_per_address),
+      connection_rates(config.address_connections_per_second, config.address_connection_burst),
       registry(config.max_sockets_per_user) {
     if (config.io_threads == 0) config.io_threads = std::max(1u, std::thread::hardware_concurrency());
     for (std::size_t i = 0; i < config.io_threads; ++i) shards.push_back(std::make_unique<shard>(*this, i));
@@ -148,13 +149,16 @@ void gateway::shard::accept_public() {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
         if (ec) return accept_later(ec, &shard::accept_public);
         accept_public();
-        // A direct peer (not a trusted proxy) is held to its cap from the first byte.
+        // A direct peer (not a trusted proxy) is held to its rate and cap from the first byte.
         address_limits::ticket place;
         const std::string address = peer_of(peer);
         if (!proxies.contains(address)) {
-            place = per_address.acquire(address);
+            const std::string key = worker.address_key_of(address);
+            const bool in_rate = worker.connection_rates.take(key, now_ms());
+            if (in_rate) place = per_address.acquire(key);
             if (!place.held()) {
-                ++metrics.refused[static_cast<std::size_t>(refusal_reason::address_limit)];
+                ++metrics.refused[static_cast<std::size_t>(in_rate ? refusal_reason::address_limit
+                                                                   : refusal_reason::connection_rate)];
                 return;  // closed as `peer` goes
             }
         }
@@ -236,7 +240,14 @@ bool gateway::shard::on_validate(connection_hdl h) {
         return refuse(refusal_reason::origin, websocketpp::http::status_code::forbidden, "origin not allowed\n");
     // Behind a trusted proxy, the client is known only now, from X-Forwarded-For.
     if (!con->address_ticket.held()) {
-        con->address_ticket = per_address.acquire(client_address(peer_of(con->get_raw_socket()), con->get_request_header("X-Forwarded-For"), proxies));
+        const std::string key = worker.address_key_of(
+            client_address(peer_of(con->get_raw_socket()), con->get_request_header("X-Forwarded-For"), proxies));
+        if (!worker.connection_rates.take(key, now_ms())) {
+            con->append_header("Retry-After", "1");
+            return refuse(refusal_reason::connection_rate, websocketpp::http::status_code::too_many_requests,
+                          "too many new connections from this address\n");
+        }
+        con->address_ticket = per_address.acquire(key);
         if (!con->address_ticket.held())
             return refuse(refusal_reason::address_limit, websocketpp::http::status_code::too_many_requests,
                           "too many connections from this address\n");

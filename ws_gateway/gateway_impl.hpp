@@ -184,6 +184,7 @@ struct gateway::impl {
     origin_list origins;
     proxy_list proxies;
     address_limits per_address;
+    connection_rate connection_rates;  // new connections per client address
     socket_registry registry;
     std::atomic<std::size_t> handshakes{0};    // upgrades validated (or authenticating), not yet open
     std::atomic<std::size_t> pending_auth{0};  // upgrades without a token, not yet authenticated
@@ -196,6 +197,9 @@ struct gateway::impl {
 
     // The shard that owns a socket id (ids are dealt so that id - 1 = shard index, modulo).
     shard& owner_of(uint64_t socket_id) { return *shards[(socket_id - 1) % shards.size()]; }
+
+    // The key a client address is counted under (IPv6 grouped by --ipv6-prefix).
+    std::string address_key_of(std::string_view address) const { return address_key(address, config.ipv6_prefix); }
 
     // Takes one place under --max-sockets for a socket about to open; false if none is left.
     // The caller gives it back (release_place) once the socket has joined the registry or failed.

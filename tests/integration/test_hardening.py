@@ -432,7 +432,7 @@ def test_out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning(kafka
         return real_popen(*args, **kwargs)
 
     monkeypatch.setattr(conftest.subprocess, "Popen", limited)
-    bridge = bridge_factory(topic, max_connections_per_address=100000)
+    bridge = bridge_factory(topic, max_connections_per_address=100000, address_connection_burst=100000)
     monkeypatch.setattr(conftest.subprocess, "Popen", real_popen)
     flood = []
     for _ in range(200):
@@ -452,3 +452,70 @@ def test_out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning(kafka
         await ws.close()
 
     asyncio.run(run())
+
+
+# 9. Client addresses.
+
+def test_client_addresses_are_counted_in_one_spelling_and_ipv6_per_64(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, max_connections_per_address=2, trusted_proxies="127.0.0.0/8")
+
+    async def via(client, b=bridge):
+        headers = {"Authorization": "Bearer " + make_token("a"), "X-Forwarded-For": client}
+        try:
+            return await connect(b.url, additional_headers=headers, open_timeout=5)
+        except InvalidStatus as e:
+            return e.response.status_code
+
+    async def run():
+        held = [await via("2001:db8:0:1::1"), await via("2001:DB8:0:1:0:0:0:2")]
+        assert await via("2001:0db8:0000:0001:ffff::3") == 429  # the same /64
+        held.append(await via("2001:db8:0:2::1"))  # the next /64
+        held += [await via("198.51.100.7"), await via("::ffff:198.51.100.7")]
+        assert await via("::FFFF:c633:6407") == 429  # 198.51.100.7 once more
+        for ws in held:
+            await ws.close()
+        # Per address when the prefix is 128.
+        per_host = bridge_factory(topic, max_connections_per_address=1, trusted_proxies="127.0.0.0/8", ipv6_prefix=128)
+        hosts = [await via("2001:db8:0:1::1", per_host), await via("2001:db8:0:1::2", per_host)]
+        assert await via("2001:db8:0:1:0::1", per_host) == 429
+        for ws in hosts:
+            await ws.close()
+
+    asyncio.run(run())
+    assert bridge.metric("bridge_requests_refused_total", reason="address_limit") == 2
+
+
+def test_new_connections_per_address_are_rate_limited_directly_and_behind_a_trusted_proxy(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    limits = {"address_connections_per_second": 0.2, "address_connection_burst": 3}
+    direct = bridge_factory(topic, **limits)
+    proxied = bridge_factory(topic, trusted_proxies="127.0.0.1/32", **limits)
+
+    async def attempt(b, address="127.0.0.2", forwarded=None):
+        headers = {"Authorization": "Bearer " + make_token("r")}
+        if forwarded:
+            headers["X-Forwarded-For"] = forwarded
+        try:
+            ws = await connect(b.url, local_addr=(address, 0), additional_headers=headers, open_timeout=5)
+        except InvalidStatus as e:
+            return e.response.status_code, e.response.headers.get("Retry-After")
+        except (OSError, ConnectionClosed, EOFError, TimeoutError):
+            return "closed", None
+        await ws.close()
+        return 101, None
+
+    async def run():
+        # A burst of 3, closed each time: the rate counts connections opened, not held.
+        assert [(await attempt(direct))[0] for _ in range(3)] == [101] * 3
+        assert (await attempt(direct))[0] == "closed"  # a direct peer: closed as it is accepted
+        assert (await attempt(direct, "127.0.0.3"))[0] == 101  # another address has its own budget
+        # Through the proxy (127.0.0.1), per client it names.
+        assert [(await attempt(proxied, "127.0.0.1", "198.51.100.9"))[0] for _ in range(3)] == [101] * 3
+        assert await attempt(proxied, "127.0.0.1", "198.51.100.9") == (429, "1")
+        assert (await attempt(proxied, "127.0.0.1", "198.51.100.10"))[0] == 101
+
+    asyncio.run(run())
+    for b in (direct, proxied):
+        assert b.metric("bridge_requests_refused_total", reason="connection_rate") == 1
+        assert b.metric("bridge_requests_refused_total", reason="address_limit") == 0
