@@ -134,6 +134,9 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--max-pending-auth", g.max_pending_auth,
                    "Sockets opened without a token that may wait for their auth message at once; then HTTP 503")
         ->envname("BRIDGE_MAX_PENDING_AUTH")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
+    app.add_option("--max-pending-auth-per-address", g.max_pending_auth_per_address,
+                   "Of those, how many one client address may hold; then HTTP 429")
+        ->envname("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
     app.add_option("--client-message-burst", g.client_message_burst, "Client messages a socket may send at once")
         ->envname("BRIDGE_CLIENT_MESSAGE_BURST")->check(CLI::Range(1.0, 100000.0));
     app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")

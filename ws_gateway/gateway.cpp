@@ -49,6 +49,7 @@ gateway::impl::impl(gateway_config c, jwt_verifier v, gateway_hooks h)
       proxies(config.trusted_proxies),
       per_address(config.max_connections_per_address),
       connection_rates(config.address_connections_per_second, config.address_connection_burst),
+      pending_auth(config.max_pending_auth_per_address, config.max_pending_auth),
       registry(config.max_sockets_per_user) {
     if (config.io_threads == 0) config.io_threads = std::max(1u, std::thread::hardware_concurrency());
     for (std::size_t i = 0; i < config.io_threads; ++i) shards.push_back(std::make_unique<shard>(*this, i));
@@ -263,11 +264,15 @@ bool gateway::shard::on_validate(connection_hdl h) {
         if (!read_replay_params(con))
             return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                           "bad resume, since or run_id parameter\n");
-        if (draining || worker.pending_auth.fetch_add(1) >= config.max_pending_auth) {
-            if (!draining) --worker.pending_auth;
+        if (draining) return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
+        // A share of the pool per client address, so a few addresses cannot hold all of it.
+        address_limits::full full;
+        con->auth_place = worker.pending_auth.acquire(con->address_ticket.address(), &full);
+        if (full == address_limits::full::address)
+            return refuse(refusal_reason::pending_auth_limit, websocketpp::http::status_code::too_many_requests,
+                          "too many connections awaiting auth from this address\n");
+        if (full == address_limits::full::total)
             return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
-        }
-        con->awaiting_auth = true;
         return true;
     }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
@@ -389,10 +394,12 @@ void gateway::shard::on_open(connection_hdl h) {
     next_socket_id += worker.shards.size();
     // A socket closed now gives its place back in on_end.
     if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
-    if (con->awaiting_auth) {
+    if (con->awaiting_auth()) {
         ++metrics.sockets_awaiting_auth;
-        con->auth_deadline_ms = now_ms() + config.auth_timeout_ms;
         awaiting.emplace(con->id, h);
+        con->auth_deadline = con->set_timer(config.auth_timeout_ms, [this, h](const std::error_code& e) {
+            if (!e) auth_timed_out(h);  // else cancelled: it authenticated or ended
+        });
         return;
     }
     join(con, h);
@@ -421,11 +428,24 @@ void gateway::shard::close_elsewhere(const socket_registry::member& m, uint16_t 
     asio::post(owner.io, [&owner, h = m.socket, code, why, reason] { owner.close_socket(h, code, why, reason); });
 }
 
+void gateway::shard::stop_awaiting(const connection_ptr& con) {
+    if (!con->awaiting_auth()) return;
+    con->auth_place = {};
+    if (awaiting.erase(con->id)) --metrics.sockets_awaiting_auth;  // only open sockets wait there
+    if (con->auth_deadline) con->auth_deadline->cancel();
+    con->auth_deadline.reset();
+}
+
+void gateway::shard::auth_timed_out(connection_hdl h) {
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(h, ec);
+    if (ec || !con->awaiting_auth()) return;
+    stop_awaiting(con);
+    close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
+}
+
 void gateway::shard::authenticate(const connection_ptr& con, connection_hdl h, const client_message& request) {
-    con->awaiting_auth = false;
-    --worker.pending_auth;
-    --metrics.sockets_awaiting_auth;
-    awaiting.erase(con->id);
+    stop_awaiting(con);
     if (request.what != client_message::kind::auth)
         return close_socket(h, close_bad_request,
                             request.what == client_message::kind::invalid ? "bad request: " + request.error
@@ -478,14 +498,7 @@ void gateway::shard::on_end(connection_hdl h, disconnect_reason fallback) {
     if (ec) return;
     if (con->validated) worker.release_place();  // a validated upgrade that never opened
     con->validated = false;
-    if (con->awaiting_auth) {
-        con->awaiting_auth = false;
-        --worker.pending_auth;
-        if (con->opened) {
-            --metrics.sockets_awaiting_auth;
-            awaiting.erase(con->id);
-        }
-    }
+    stop_awaiting(con);
     if (!con->opened) return;
     con->opened = false;
     if (con->catching_up) stop_replay(con->id);
@@ -511,7 +524,7 @@ void gateway::shard::on_message(connection_hdl h, server_type::message_ptr m) {
         request = parse_client_message(m->get_payload());
     else
         request.error = "binary messages are not accepted";
-    if (con->awaiting_auth) return authenticate(con, h, request);
+    if (con->awaiting_auth()) return authenticate(con, h, request);
     std::string reply;
     switch (request.what) {
         case client_message::kind::auth:
@@ -553,6 +566,8 @@ void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::st
     con->reason = reason;
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
+    // Never authenticated (no user): no 5 s wait for the client's close frame.
+    if (con->user.empty()) con->set_close_handshake_timeout(unauthenticated_close_ms);
     con->close(code, why, ec);
 }
 
@@ -631,16 +646,6 @@ void gateway::shard::tick() {
         if (ping) con->ping("", ec);
     });
     for (const auto& h : expired) close_socket(h, close_token_expired, "token expired", disconnect_reason::token_expired);
-    // Sockets that never sent their auth message.
-    std::vector<connection_hdl> late;
-    const int64_t now = now_ms();
-    for (const auto& [id, h] : awaiting) {
-        std::error_code ec;
-        auto con = server.get_con_from_hdl(h, ec);
-        if (!ec && con->auth_deadline_ms <= now) late.push_back(h);
-    }
-    for (const auto& h : late)
-        close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
 }
 
 void gateway::shard::begin_drain() {

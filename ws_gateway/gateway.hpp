@@ -34,6 +34,7 @@ struct gateway_config {
     double client_message_burst = 50;
     long auth_timeout_ms = 5000;          // a socket opened without a token must auth by then (4408)
     std::size_t max_pending_auth = 1024;  // such sockets waiting at once; past it HTTP 503
+    std::size_t max_pending_auth_per_address = 32;  // of those, from one client address; past it HTTP 429
     // Native TLS (wss://) on the public listener when both are set: PEM files.
     std::string tls_cert_file;
     std::string tls_key_file;

@@ -38,6 +38,10 @@ inline constexpr uint16_t close_unauthorized = 4401;  // get a new token
 inline constexpr uint16_t close_auth_timeout = 4408;  // retry
 inline constexpr uint16_t close_unavailable = 4503;   // retry later
 
+// A socket that never authenticated is not owed a close handshake: its close frame goes out
+// and its connection ends this long after, answered or not (else websocketpp waits 5 s).
+inline constexpr long unauthenticated_close_ms = 250;
+
 // Connection lifecycle log lines a worker writes at most per second (a storm is summed up).
 inline constexpr int lifecycle_logs_per_second = 20;
 
@@ -94,10 +98,10 @@ struct socket_state {
     std::string thread_filter;  // empty: every thread
     int64_t token_expires_at = 0;
     address_limits::ticket address_ticket;  // its place under --max-connections-per-address
+    address_limits::ticket auth_place;      // upgraded without a token: its place under --max-pending-auth
     token_bucket messages;                  // client messages allowed
     bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
-    bool awaiting_auth = false;  // upgraded without a token: its first message must be auth
-    int64_t auth_deadline_ms = 0;
+    std::shared_ptr<asio::steady_timer> auth_deadline;  // while it awaits auth: --auth-timeout-ms
     bool opened = false;
     bool registered = false;
     bool closing = false;
@@ -117,6 +121,9 @@ struct socket_state {
     // After the replay: per partition, the last offset it read. The live reader may still be
     // behind it; its records up to there were replayed and are dropped on this socket.
     std::vector<consumers::splice_point> splice;
+
+    // Upgraded without a token and not authenticated yet: its first message must be auth.
+    bool awaiting_auth() const { return auth_place.held(); }
 
     // Whether an event of this thread passes the socket's subscription.
     bool takes(const std::string& thread_id) const { return thread_filter.empty() || thread_filter == thread_id; }
@@ -185,9 +192,9 @@ struct gateway::impl {
     proxy_list proxies;
     address_limits per_address;
     connection_rate connection_rates;  // new connections per client address
+    address_limits pending_auth;       // upgrades without a token, not yet authenticated
     socket_registry registry;
     std::atomic<std::size_t> handshakes{0};    // upgrades validated (or authenticating), not yet open
-    std::atomic<std::size_t> pending_auth{0};  // upgrades without a token, not yet authenticated
     // Frames are built on the reading threads, outside any connection.
     std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
         std::make_shared<ws_config::con_msg_manager_type>();
@@ -360,6 +367,13 @@ struct gateway::shard {
 
     // The first message of a socket opened without a token: auth, or a readable refusal.
     void authenticate(const connection_ptr& con, connection_hdl h, const client_message& request);
+
+    // The socket waits for its auth message no longer (it sent one, timed out or ended): it
+    // gives its place under --max-pending-auth back.
+    void stop_awaiting(const connection_ptr& con);
+
+    // --auth-timeout-ms passed without an auth message: the place goes back now, then 4408.
+    void auth_timed_out(connection_hdl h);
 
     // A later auth message: a fresh token for the same user extends the socket's life.
     std::string renew_token(const connection_ptr& con, const client_message& request);

@@ -23,7 +23,7 @@ const char* const env_names[] = {
     "BRIDGE_JWT_LEEWAY_S",     "BRIDGE_MAX_SOCKETS_PER_USER", "BRIDGE_MAX_SOCKETS",     "BRIDGE_MAX_INBOUND_BYTES",
     "BRIDGE_SEND_BUFFER_BYTES", "BRIDGE_PING_INTERVAL_MS", "BRIDGE_PONG_TIMEOUT_MS",    "BRIDGE_DRAIN_TIMEOUT_MS",
     "BRIDGE_LOG_LEVEL",        "BRIDGE_IPV6_PREFIX",      "BRIDGE_ADDRESS_CONNECTIONS_PER_SECOND",
-    "BRIDGE_ADDRESS_CONNECTION_BURST",
+    "BRIDGE_ADDRESS_CONNECTION_BURST", "BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS",
 };
 
 // Each test starts and ends with no BRIDGE_* variable set, and removes the files it wrote.
@@ -77,6 +77,8 @@ TEST_CASE_FIXTURE(config_fixture, "defaults") {
     CHECK(config.gateway.ipv6_prefix == 64);
     CHECK(config.gateway.address_connections_per_second == 20);
     CHECK(config.gateway.address_connection_burst == 256);
+    CHECK(config.gateway.max_pending_auth == 1024);
+    CHECK(config.gateway.max_pending_auth_per_address == 32);
     CHECK(config.jwt.alg == "HS256");
     CHECK(config.jwt.secret == "s3cret");
     CHECK(config.jwt.public_key_pem.empty());
@@ -153,10 +155,13 @@ TEST_CASE_FIXTURE(config_fixture, "environment variables are used when no flag i
 TEST_CASE_FIXTURE(config_fixture, "per-address limits from flags and from the environment") {
     setenv("BRIDGE_IPV6_PREFIX", "56", 1);
     setenv("BRIDGE_ADDRESS_CONNECTION_BURST", "20", 1);
-    REQUIRE(parse({"--jwt-secret", "s", "--address-connections-per-second", "2.5"}) == std::nullopt);
+    setenv("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS", "8", 1);
+    REQUIRE(parse({"--jwt-secret", "s", "--address-connections-per-second", "2.5", "--max-pending-auth-per-address", "4"}) ==
+            std::nullopt);
     CHECK(config.gateway.ipv6_prefix == 56);
     CHECK(config.gateway.address_connections_per_second == 2.5);
     CHECK(config.gateway.address_connection_burst == 20);
+    CHECK(config.gateway.max_pending_auth_per_address == 4);
 }
 
 TEST_CASE_FIXTURE(config_fixture, "a flag beats its environment variable") {
