@@ -397,6 +397,7 @@ void gateway::shard::on_open(connection_hdl h) {
     if (con->awaiting_auth()) {
         ++metrics.sockets_awaiting_auth;
         awaiting.emplace(con->id, h);
+        con->set_max_message_size(std::max(config.max_inbound_bytes, auth_message_bytes));
         con->auth_deadline = con->set_timer(config.auth_timeout_ms, [this, h](const std::error_code& e) {
             if (!e) auth_timed_out(h);  // else cancelled: it authenticated or ended
         });
@@ -432,6 +433,7 @@ void gateway::shard::stop_awaiting(const connection_ptr& con) {
     if (!con->awaiting_auth()) return;
     con->auth_place = {};
     if (awaiting.erase(con->id)) --metrics.sockets_awaiting_auth;  // only open sockets wait there
+    con->set_max_message_size(config.max_inbound_bytes);
     if (con->auth_deadline) con->auth_deadline->cancel();
     con->auth_deadline.reset();
 }

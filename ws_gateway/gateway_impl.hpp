@@ -42,6 +42,11 @@ inline constexpr uint16_t close_unavailable = 4503;   // retry later
 // and its connection ends this long after, answered or not (else websocketpp waits 5 s).
 inline constexpr long unauthenticated_close_ms = 250;
 
+// The first message of a socket opened without a token may be this long: a token as long as
+// the Authorization header may carry, a resume cursor (512) and the rest. Later messages are
+// held to --max-inbound-bytes.
+inline constexpr std::size_t auth_message_bytes = max_token_bytes + 1024;
+
 // Connection lifecycle log lines a worker writes at most per second (a storm is summed up).
 inline constexpr int lifecycle_logs_per_second = 20;
 
@@ -369,7 +374,8 @@ struct gateway::shard {
     void authenticate(const connection_ptr& con, connection_hdl h, const client_message& request);
 
     // The socket waits for its auth message no longer (it sent one, timed out or ended): it
-    // gives its place under --max-pending-auth back.
+    // gives its place under --max-pending-auth back and later messages are held to
+    // --max-inbound-bytes.
     void stop_awaiting(const connection_ptr& con);
 
     // --auth-timeout-ms passed without an auth message: the place goes back now, then 4408.

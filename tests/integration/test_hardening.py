@@ -634,3 +634,31 @@ def test_new_connections_per_address_are_rate_limited_directly_and_behind_a_trus
     for b in (direct, proxied):
         assert b.metric("bridge_requests_refused_total", reason="connection_rate") == 1
         assert b.metric("bridge_requests_refused_total", reason="address_limit") == 0
+
+
+def test_a_token_as_long_as_the_header_takes_fits_the_auth_message_and_later_messages_keep_the_limit(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic)  # --max-inbound-bytes 4096
+    groups = []
+    token = make_token("big-token")
+    while len(token) < 8000:  # identity providers put group claims in tokens
+        groups.append(f"group-{len(groups):04d}-" + "x" * 20)
+        token = make_token("big-token", groups=groups)
+    assert 8000 <= len(token) <= 8192
+
+    async def run():
+        # The header path takes it.
+        header = await connect(bridge.url, additional_headers={"Authorization": "Bearer " + token})
+        await header.close()
+        # So does the first message.
+        ws = await connect(bridge.url, max_size=None)
+        await ws.send(json.dumps({"action": "auth", "token": token}))
+        assert json.loads(await ws.recv())["type"] == "authenticated"
+        kafka.produce(topic, "big-token", envelope("big-token"))
+        kafka.flush()
+        assert len(await receive_events(ws, 1)) == 1
+        # Later messages are held to --max-inbound-bytes.
+        await ws.send(json.dumps({"action": "subscribe", "thread_id": "x" * 5000}))
+        return await closed_with(ws)
+
+    assert asyncio.run(run())[0] == 1009
