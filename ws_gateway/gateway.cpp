@@ -259,7 +259,8 @@ bool gateway::shard::on_validate(connection_hdl h) {
         return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                       "bad access_token parameter\n");
     // No token: a browser that authenticates with its first message. Its refusals come
-    // after the upgrade, as close codes it can read; until then it holds no place.
+    // after the upgrade, as close codes it can read; until then it holds a place in the
+    // pool of sockets waiting for auth only, not under --max-sockets.
     if (given == param_status::absent) {
         if (!read_replay_params(con))
             return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
