@@ -123,6 +123,15 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--max-connections-per-address", g.max_connections_per_address,
                    "Concurrent connections and handshakes one client address may hold; past it: closed, or HTTP 429")
         ->envname("BRIDGE_MAX_CONNECTIONS_PER_ADDRESS")->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+    app.add_option("--ipv6-prefix", g.ipv6_prefix,
+                   "IPv6 clients are counted per network of this prefix length by the per-address limits (128: per address)")
+        ->envname("BRIDGE_IPV6_PREFIX")->check(CLI::Range(32u, 128u));
+    app.add_option("--address-connections-per-second", g.address_connections_per_second,
+                   "New connections one client address may open per second on average; past the burst: closed, or HTTP 429")
+        ->envname("BRIDGE_ADDRESS_CONNECTIONS_PER_SECOND")->check(CLI::Range(0.1, 1000000.0));
+    app.add_option("--address-connection-burst", g.address_connection_burst,
+                   "New connections one client address may open at once")
+        ->envname("BRIDGE_ADDRESS_CONNECTION_BURST")->check(CLI::Range(1.0, 1000000.0));
     app.add_option("--client-messages-per-second", g.client_messages_per_second,
                    "Client messages (and pings) a socket may send per second on average; past the burst: close 1008")
         ->envname("BRIDGE_CLIENT_MESSAGES_PER_SECOND")->check(CLI::Range(0.1, 100000.0));
@@ -132,6 +141,9 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--max-pending-auth", g.max_pending_auth,
                    "Sockets opened without a token that may wait for their auth message at once; then HTTP 503")
         ->envname("BRIDGE_MAX_PENDING_AUTH")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
+    app.add_option("--max-pending-auth-per-address", g.max_pending_auth_per_address,
+                   "Of those, how many one client address may hold; then HTTP 429")
+        ->envname("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
     app.add_option("--client-message-burst", g.client_message_burst, "Client messages a socket may send at once")
         ->envname("BRIDGE_CLIENT_MESSAGE_BURST")->check(CLI::Range(1.0, 100000.0));
     app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")

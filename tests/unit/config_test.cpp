@@ -22,7 +22,8 @@ const char* const env_names[] = {
     "BRIDGE_JWT_SECRET_FILE",  "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER",       "BRIDGE_JWT_AUDIENCE",
     "BRIDGE_JWT_LEEWAY_S",     "BRIDGE_MAX_SOCKETS_PER_USER", "BRIDGE_MAX_SOCKETS",     "BRIDGE_MAX_INBOUND_BYTES",
     "BRIDGE_SEND_BUFFER_BYTES", "BRIDGE_PING_INTERVAL_MS", "BRIDGE_PONG_TIMEOUT_MS",    "BRIDGE_DRAIN_TIMEOUT_MS",
-    "BRIDGE_LOG_LEVEL",
+    "BRIDGE_LOG_LEVEL",        "BRIDGE_IPV6_PREFIX",      "BRIDGE_ADDRESS_CONNECTIONS_PER_SECOND",
+    "BRIDGE_ADDRESS_CONNECTION_BURST", "BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS",
 };
 
 // Each test starts and ends with no BRIDGE_* variable set, and removes the files it wrote.
@@ -73,6 +74,11 @@ TEST_CASE_FIXTURE(config_fixture, "defaults") {
     CHECK(config.gateway.ping_interval_ms == 30000);
     CHECK(config.gateway.pong_timeout_ms == 10000);
     CHECK(config.gateway.drain_timeout_ms == 5000);
+    CHECK(config.gateway.ipv6_prefix == 64);
+    CHECK(config.gateway.address_connections_per_second == 20);
+    CHECK(config.gateway.address_connection_burst == 256);
+    CHECK(config.gateway.max_pending_auth == 1024);
+    CHECK(config.gateway.max_pending_auth_per_address == 32);
     CHECK(config.jwt.alg == "HS256");
     CHECK(config.jwt.secret == "s3cret");
     CHECK(config.jwt.public_key_pem.empty());
@@ -146,6 +152,18 @@ TEST_CASE_FIXTURE(config_fixture, "environment variables are used when no flag i
           std::map<std::string, std::string>{{"security.protocol", "SSL"}, {"ssl.ca.location", "/etc/ca.pem"}});
 }
 
+TEST_CASE_FIXTURE(config_fixture, "per-address limits from flags and from the environment") {
+    setenv("BRIDGE_IPV6_PREFIX", "56", 1);
+    setenv("BRIDGE_ADDRESS_CONNECTION_BURST", "20", 1);
+    setenv("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS", "8", 1);
+    REQUIRE(parse({"--jwt-secret", "s", "--address-connections-per-second", "2.5", "--max-pending-auth-per-address", "4"}) ==
+            std::nullopt);
+    CHECK(config.gateway.ipv6_prefix == 56);
+    CHECK(config.gateway.address_connections_per_second == 2.5);
+    CHECK(config.gateway.address_connection_burst == 20);
+    CHECK(config.gateway.max_pending_auth_per_address == 4);
+}
+
 TEST_CASE_FIXTURE(config_fixture, "a flag beats its environment variable") {
     setenv("BRIDGE_BROKERS", "env-broker:9092", 1);
     setenv("BRIDGE_JWT_SECRET", "env-secret", 1);
@@ -175,6 +193,9 @@ TEST_CASE_FIXTURE(config_fixture, "bad values exit with 2") {
     SUBCASE("empty --topics") { args = {"--jwt-secret", "s", "--topics", ","}; }
     SUBCASE("--max-sockets-per-user 0") { args = {"--jwt-secret", "s", "--max-sockets-per-user", "0"}; }
     SUBCASE("--max-record-bytes not a number") { args = {"--jwt-secret", "s", "--max-record-bytes", "big"}; }
+    SUBCASE("--ipv6-prefix too short") { args = {"--jwt-secret", "s", "--ipv6-prefix", "16"}; }
+    SUBCASE("--ipv6-prefix past 128") { args = {"--jwt-secret", "s", "--ipv6-prefix", "129"}; }
+    SUBCASE("--address-connections-per-second 0") { args = {"--jwt-secret", "s", "--address-connections-per-second", "0"}; }
     SUBCASE("--log-level unknown") { args = {"--jwt-secret", "s", "--log-level", "verbose"}; }
     SUBCASE("unknown flag") { args = {"--jwt-secret", "s", "--no-such-flag"}; }
     CAPTURE(args.size());
