@@ -10,6 +10,7 @@ cache="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}"
 versions=("${KAFKA_VERSION:-3.9.1}")
 if [[ -z "${KAFKA_VERSION:-}" ]]; then versions+=(3.9.0); fi
 slf4j_version=1.7.36
+log4j2_version=2.25.5
 broker_heap="${KAFKA_HEAP:--Xmx512m}"
 start_timeout="${KAFKA_START_TIMEOUT:-60}"
 
@@ -65,6 +66,59 @@ find_libs() {
   return 1
 }
 
+# Kafka 3.x logs through log4j 1 (reload4j), Kafka 4.x through log4j 2.
+is_kafka4() { [[ "$1" == 4.* ]]; }
+
+# The slf4j binding for a version's logging, as a pom dependency.
+binding_for() {
+  if is_kafka4 "$1"; then
+    echo "<dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$log4j2_version</version></dependency>"
+  else
+    echo "<dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$slf4j_version</version></dependency>"
+  fi
+}
+
+# Writes a log configuration to $1: everything at $2 and above to $3 (a file, or stderr when
+# empty); Kafka's request and state-change loggers at WARN. Prints the JVM flag that loads it.
+write_log_config() {
+  local out="$1" level="$2" file="$3"
+  if is_kafka4 "$kversion"; then
+    {
+      echo "status = warn"
+      if [[ -n "$file" ]]; then
+        echo "appender.main.type = File"; echo "appender.main.fileName = $file"
+      else
+        echo "appender.main.type = Console"; echo "appender.main.target = SYSTEM_ERR"
+      fi
+      echo "appender.main.name = main"
+      echo "appender.main.layout.type = PatternLayout"
+      echo "appender.main.layout.pattern = [%d] %p %m (%c)%n"
+      echo "rootLogger.level = $level"
+      echo "rootLogger.appenderRef.main.ref = main"
+      echo "logger.request.name = kafka.request.logger"; echo "logger.request.level = WARN"
+      echo "logger.state.name = state.change.logger"; echo "logger.state.level = WARN"
+      echo "logger.clients.name = org.apache.kafka.clients"; echo "logger.clients.level = WARN"
+    } >"$out"
+    echo "-Dlog4j2.configurationFile=file:$out"
+  else
+    {
+      if [[ -n "$file" ]]; then
+        echo "log4j.rootLogger=$level, main"
+        echo "log4j.appender.main=org.apache.log4j.FileAppender"; echo "log4j.appender.main.File=$file"
+      else
+        echo "log4j.rootLogger=$level, main"
+        echo "log4j.appender.main=org.apache.log4j.ConsoleAppender"; echo "log4j.appender.main.Target=System.err"
+      fi
+      echo "log4j.appender.main.layout=org.apache.log4j.PatternLayout"
+      echo "log4j.appender.main.layout.ConversionPattern=[%d] %p %m (%c)%n"
+      echo "log4j.logger.kafka.request.logger=WARN"
+      echo "log4j.logger.state.change.logger=WARN"
+      echo "log4j.logger.org.apache.kafka.clients=WARN"
+    } >"$out"
+    echo "-Dlog4j.configuration=file:$out"
+  fi
+}
+
 # Downloads one Kafka version with mvn into the cache; returns non-zero on failure.
 fetch_version() {
   local v="$1" work kdir staging
@@ -86,7 +140,7 @@ fetch_version() {
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$v</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$v</version></dependency>
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>$slf4j_version</version></dependency>
+    $(binding_for "$v")
   </dependencies>
 </project>
 EOF
@@ -119,26 +173,21 @@ cmd_fetch() {
   die "could not fetch Kafka (${versions[*]}) from Maven Central"
 }
 
-# Sets $libs and $kdir, fetching if needed; writes the quiet log4j config for CLI tools.
+# Sets $libs, $kdir and $kversion, fetching if needed; writes the quiet log config for CLI tools.
 need_libs() {
   command -v java >/dev/null || die "java not found (apt-get install default-jre-headless)"
   libs="$(find_libs)" || { cmd_fetch; libs="$(find_libs)"; }
   kdir="$(dirname "$libs")"
-  if [[ ! -f "$kdir/tools-log4j.properties" ]]; then
-    printf '%s\n' 'log4j.rootLogger=WARN, stderr' \
-      'log4j.appender.stderr=org.apache.log4j.ConsoleAppender' \
-      'log4j.appender.stderr.Target=System.err' \
-      'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout' \
-      'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n' \
-      >"$kdir/tools-log4j.properties.$$"
-    mv -f "$kdir/tools-log4j.properties.$$" "$kdir/tools-log4j.properties"
-  fi
+  kversion="${kdir##*/kafka-}"
+  tools_log_flag="$(write_log_config "$kdir/tools-log.properties.$$" WARN "")"
+  mv -f "$kdir/tools-log.properties.$$" "$kdir/tools-log.properties"
+  tools_log_flag="${tools_log_flag%.$$}"
 }
 
 # Runs a short-lived Kafka CLI class with fast JVM startup and WARN-only logging to stderr.
 run_tool() {
   java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$kdir/tools-log4j.properties" -cp "$libs/*" "$@"
+    "$tools_log_flag" -cp "$libs/*" "$@"
 }
 
 # ---------------------------------------------------------------- options
@@ -266,17 +315,8 @@ transaction.state.log.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 EOF
-  # Broker log4j: everything to a file, noisy request/state loggers at WARN.
-  cat >"$dir/log4j.properties" <<EOF
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.FileAppender
-log4j.appender.file.File=$dir/logs/server.log
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.kafka.clients=WARN
-EOF
+  # Broker logs: everything to a file, noisy request/state loggers at WARN.
+  write_log_config "$dir/log.properties" INFO "$dir/logs/server.log" >"$dir/log-flag"
   if ! run_tool kafka.tools.StorageTool format --ignore-formatted \
          -t "$cluster_id" -c "$dir/server.properties" >"$dir/logs/format.log" 2>&1; then
     cat "$dir/logs/format.log" >&2; die "formatting $dir failed"
@@ -290,7 +330,7 @@ launch_broker() {
   # shellcheck disable=SC2016
   nohup setsid bash -c 'echo $$ >"$1/broker.pid"; shift; exec "$@"' _ "$dir" \
     java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$dir/log4j.properties" -Dkafka.logs.dir="$dir/logs" \
+    "$(<"$dir/log-flag")" -Dkafka.logs.dir="$dir/logs" \
     -cp "$libs/*" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 </dev/null &
 }
 
