@@ -73,6 +73,17 @@ if [[ ! -f "$emitter_stamp" || "$root/emitters/python/pyproject.toml" -nt "$emit
   touch "$emitter_stamp"
 fi
 
+# The emitter's dependencies and setuptools as wheels, for the packaging test
+# (tests/packaging/python_emitter.sh), which installs the built emitter into fresh venvs offline.
+wheels="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}/wheels"
+wheel_stamp="$wheels/.requirements"
+wheel_pins="confluent-kafka==2.6.1 jsonschema==4.23.0 ag-ui-protocol==1.0.0 setuptools==75.8.0"
+if [[ "$(cat "$wheel_stamp" 2>/dev/null)" != "$wheel_pins" ]]; then
+  # shellcheck disable=SC2086
+  "$root/.venv/bin/pip" download -q --disable-pip-version-check -d "$wheels" $wheel_pins
+  echo "$wheel_pins" >"$wheel_stamp"
+fi
+
 # The benchmark's Node.js baseline: its pinned packages, when the lock file changed.
 baseline="$root/bench/baselines/node-bridge"
 if [[ ! -f "$baseline/node_modules/.package-lock.json" || "$baseline/package-lock.json" -nt "$baseline/node_modules/.package-lock.json" ]]; then
