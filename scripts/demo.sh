@@ -88,6 +88,24 @@ printf 'port=%s\nkafka_port=%s\nadmin_port=%s\npage_port=%s\n' "$port" "$kafka_p
 
 "$root/scripts/kafka.sh" start --port "$kafka_port"
 "$root/scripts/kafka.sh" create-topic agent-events 6 --port "$kafka_port"
+# Until every partition's leader answers for its offsets: a bridge started before that logs
+# "Not leader for partition" warnings (harmless, retried) that read as errors on a first start.
+"$root/.venv/bin/python" - "$kafka_port" <<'PY'
+import sys, time
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+consumer = Consumer({"bootstrap.servers": f"127.0.0.1:{sys.argv[1]}", "group.id": "demo-wait", "log_level": 0})
+deadline = time.monotonic() + 30
+for partition in range(6):
+    while True:
+        try:
+            consumer.get_watermark_offsets(TopicPartition("agent-events", partition), timeout=2)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+consumer.close()
+PY
 
 log_pid="" producer_pid="" page_pid="" idle_pid=""
 cleanup() {
@@ -97,7 +115,7 @@ cleanup() {
   done
   stop_bridge   # whoever started it: this run or a start-bridge from another terminal
   "$root/scripts/kafka.sh" stop --port "$kafka_port" || true
-  [[ -n "$log_pid" ]] && kill "$log_pid" 2>/dev/null
+  if [[ -n "$log_pid" ]]; then kill "$log_pid" 2>/dev/null; wait "$log_pid" 2>/dev/null || true; fi
   rm -f "$state/ports" "$state/paused"
 }
 trap cleanup EXIT

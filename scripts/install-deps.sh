@@ -10,8 +10,9 @@ demo=0
 # What the bridge, Kafka, the demo producer and the demo page need.
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl)
-((demo)) || debs+=(kcat nginx clang-14 libfuzzer-14-dev
+      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl
+      kcat)  # scripts/kafka.sh create-topic waits for partition leaders with it
+((demo)) || debs+=(nginx clang-14 libfuzzer-14-dev
                    chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
 missing=()
 for p in "${debs[@]}"; do
