@@ -45,6 +45,10 @@ stop_bridge() {
 }
 
 case "${1:-}" in
+  -h | --help)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
   pause | resume | stop-bridge | start-bridge | restart-bridge)
     [[ -f "$state/ports" ]] || { echo "no demo running here (no $state/ports): start scripts/demo.sh first" >&2; exit 1; }
     # shellcheck source=/dev/null
