@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "bridge/config.hpp"
@@ -62,8 +63,8 @@ int serve(const bridge::bridge_config& config) {
     reader->start();
     replayer->start();
     if (dlq) dlq->start();
-    spdlog::info("listening on {}:{} for topics of {} ({} io threads)", config.gateway.listen_host, gw.port(),
-                 config.kafka.brokers, gw.io_threads());
+    spdlog::info("listening on {}:{} for topics {} of brokers {} ({} io threads)", config.gateway.listen_host,
+                 gw.port(), fmt::join(config.kafka.topics, ","), config.kafka.brokers, gw.io_threads());
     if (gw.admin_port()) spdlog::info("admin listening on {}:{} (/metrics)", config.gateway.admin_host, gw.admin_port());
     if (config.gateway.allowed_origins.empty())
         spdlog::warn("--allowed-origins is not set: pages of any origin may open sockets with a token");

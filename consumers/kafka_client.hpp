@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -17,11 +18,12 @@
 
 namespace bridge::consumers {
 
-// Logs at most once a second per key, counting what it held back.
+// Logs at most once a second per key, counting what it held back. Any thread.
 class rate_limited_log {
 public:
     template <typename... Args>
     void warn(std::size_t key, fmt::format_string<Args...> format, Args&&... args) {
+        std::lock_guard<std::mutex> lock(mutex_);
         auto& slot = slots_[key % slots_.size()];
         const auto now = std::chrono::steady_clock::now();
         if (now - slot.last < std::chrono::seconds(1)) {
@@ -39,6 +41,7 @@ private:
         std::chrono::steady_clock::time_point last{};
         uint64_t suppressed = 0;
     };
+    std::mutex mutex_;
     std::array<slot, 16> slots_{};
 };
 
@@ -49,7 +52,8 @@ public:
     void event_cb(RdKafka::Event& e) override;
 
 private:
-    rate_limited_log log_;
+    // One for every Kafka client of the process: a broker that is away is one line a second, not one per client.
+    static inline rate_limited_log log_;
 };
 
 // A consumer of the source's brokers; for manual assignment unless `own` sets a group to join

@@ -10,8 +10,9 @@ demo=0
 # What the bridge, Kafka, the demo producer and the demo page need.
 debs=(build-essential cmake ninja-build pkg-config ccache
       librdkafka-dev libzstd-dev liblz4-dev zlib1g-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl)
-((demo)) || debs+=(kcat nginx clang-14 libfuzzer-14-dev
+      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl
+      kcat)  # scripts/kafka.sh create-topic waits for partition leaders with it
+((demo)) || debs+=(nginx clang-14 libfuzzer-14-dev
                    chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
 missing=()
 for p in "${debs[@]}"; do
@@ -71,6 +72,17 @@ if [[ ! -f "$emitter_stamp" || "$root/emitters/python/pyproject.toml" -nt "$emit
    ! "$root/.venv/bin/python" -c "import agent_events" 2>/dev/null; then
   "$root/.venv/bin/pip" install -q --disable-pip-version-check -e "$root/emitters/python"
   touch "$emitter_stamp"
+fi
+
+# The emitter's dependencies and setuptools as wheels, for the packaging test
+# (tests/packaging/python_emitter.sh), which installs the built emitter into fresh venvs offline.
+wheels="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}/wheels"
+wheel_stamp="$wheels/.requirements"
+wheel_pins="confluent-kafka==2.6.1 jsonschema==4.23.0 ag-ui-protocol==1.0.0 setuptools==75.8.0"
+if [[ "$(cat "$wheel_stamp" 2>/dev/null)" != "$wheel_pins" ]]; then
+  # shellcheck disable=SC2086
+  "$root/.venv/bin/pip" download -q --disable-pip-version-check -d "$wheels" $wheel_pins
+  echo "$wheel_pins" >"$wheel_stamp"
 fi
 
 # The benchmark's Node.js baseline: its pinned packages, when the lock file changed.

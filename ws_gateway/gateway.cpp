@@ -654,13 +654,13 @@ void gateway::shard::tick() {
 void gateway::shard::begin_drain() {
     if (draining) return;
     draining = true;
-    if (index == 0) spdlog::info("draining: closing {} sockets", registry.socket_count());
     tick_timer.cancel();
     std::error_code ec;
     acceptor.close(ec);
     std::vector<connection_hdl> all;
     registry.for_each(index, [&](const connection_hdl& h) { all.push_back(h); });
     for (const auto& [id, h] : awaiting) all.push_back(h);
+    spdlog::info("draining: io thread {} closing {} sockets", index, all.size());
     for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
     if (metrics.sockets_open == 0) return finish();
     drain_timer.expires_after(std::chrono::milliseconds(config.drain_timeout_ms));

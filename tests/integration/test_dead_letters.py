@@ -101,6 +101,7 @@ def test_bridge_produce_sends_valid_events_and_refuses_invalid_ones(kafka, bridg
     assert ok.returncode == 0 and ok.stdout.strip() == frames[0]["id"]
     assert frames[0]["payload"] == {"tool": "search", "input": {"q": "x"}}
     assert missing.returncode == 2 and "invalid event: schema" in missing.stderr
+    assert 'required at #, missing "status")' in missing.stderr, missing.stderr  # the field, not only "required at #"
     assert not_object.returncode == 2 and "not a JSON object" in not_object.stderr
     assert mismatch.returncode == 2 and "key_mismatch" in mismatch.stderr
     assert piped.returncode == 0 and frames[1]["type"] == "custom_step"
