@@ -41,7 +41,7 @@ def test_close_flushes_and_refuses_more(producer):
 def test_producer_config_defaults_and_passthrough():
     config = producer_config("k1:9092", {"linger.ms": 20, "client.id": "agent-7"})
     assert config == {"bootstrap.servers": "k1:9092", "partitioner": "murmur2_random", "enable.idempotence": True,
-                      "acks": "all", "linger.ms": 20, "client.id": "agent-7"}
+                      "acks": "all", "linger.ms": 20, "socket.timeout.ms": 10000, "client.id": "agent-7"}
 
 
 def test_real_producer_is_built_with_those_settings():
