@@ -211,7 +211,16 @@ void gateway::shard::accept_later(const std::error_code& ec, void (shard::*again
 
 void gateway::shard::on_tcp_pre_init(connection_hdl h) {
     std::error_code ec;
-    if (auto con = server.get_con_from_hdl(h, ec)) con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    auto con = server.get_con_from_hdl(h, ec);
+    if (!con) return;
+    auto& socket = con->get_raw_socket();
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    // A fixed kernel send buffer, counted by the slow-reader rule (gateway_delivery.cpp).
+    socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(kernel_send_buffer(config.send_buffer_bytes))), ec);
+    asio::socket_base::send_buffer_size size;
+    if (!ec) socket.get_option(size, ec);
+    // What the kernel reports (twice what was asked); its queue may pass it by one segment.
+    if (!ec && size.value() > 0) con->kernel_buffer = static_cast<std::size_t>(size.value()) + 64 * 1024;
 }
 
 // Upgrade requests: path, origin, address, capacity, the token, then the parameters. The
@@ -481,6 +490,7 @@ void gateway::shard::on_end(connection_hdl h, disconnect_reason fallback) {
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
     --metrics.sockets_open;
+    if (con->was_reset()) ++metrics.resets;
     const disconnect_reason why = con->closing ? con->reason : fallback;
     ++metrics.disconnects[static_cast<std::size_t>(why)];
     // Codes only: a client's close reason is its own text, not for our logs.
@@ -542,6 +552,9 @@ void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::st
     con->reason = reason;
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
+    // A client that does not read may never take the close frame: its socket is reset then.
+    if (code == close_slow_reader || code == close_pong_timeout) con->set_close_handshake_timeout(unread_close_timeout_ms);
+    con->reset_if_unread();
     con->close(code, why, ec);
 }
 

@@ -8,6 +8,10 @@
 #include <string>
 #include <utility>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <asio/ssl.hpp>
 #include <websocketpp/common/asio.hpp>
 #include <websocketpp/transport/asio/security/base.hpp>
@@ -56,6 +60,13 @@ public:
     // A plaintext write of the transport is under way: no other bytes may go out now.
     bool writing() const { return writing_; }
 
+    // Bytes the kernel holds that the peer has not acknowledged (SIOCOUTQ); 0 if unknown.
+    std::size_t unsent_in_kernel() {
+        int bytes = 0;
+        if (::ioctl(socket_.native_handle(), SIOCOUTQ, &bytes) != 0 || bytes < 0) return 0;
+        return static_cast<std::size_t>(bytes);
+    }
+
 private:
     tcp_socket socket_;
     bool writing_ = false;
@@ -76,6 +87,14 @@ public:
     tcp_socket& get_raw_socket() { return socket_->lowest_layer(); }
     tcp_socket& get_next_layer() { return socket_->lowest_layer(); }
     stream& get_socket() { return *socket_; }
+
+    // A close the worker started: if, once it ends (the client's close frame, or the
+    // deadline), the kernel still holds bytes the client never took, the socket is reset
+    // (RST) instead of shut down. Shut down, they would stay in the kernel for minutes
+    // (FIN-WAIT-1, retried against a zero window) after the descriptor is gone.
+    void reset_if_unread() { reset_if_unread_ = true; }
+    // The socket was reset that way.
+    bool was_reset() const { return was_reset_; }
 
     std::string get_remote_endpoint(std::error_code& ec) const {
         std::error_code aec;
@@ -147,8 +166,17 @@ protected:
     }
 
     void async_shutdown(websocketpp::transport::asio::socket::shutdown_handler callback) {
-        if (socket_->tls()) return socket_->tls()->async_shutdown(std::move(callback));
         std::error_code ec;
+        if (reset_if_unread_ && socket_->unsent_in_kernel() > 0) {
+            // Linger 0: close() sends RST and frees the unsent bytes now. Set on the descriptor
+            // itself: asio resets a linger set through it when a socket is destroyed, not closed.
+            const ::linger abort{1, 0};
+            ::setsockopt(socket_->lowest_layer().native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+            socket_->lowest_layer().close(ec);  // pending reads and writes end with operation_aborted
+            was_reset_ = true;
+            return callback(std::error_code());
+        }
+        if (socket_->tls()) return socket_->tls()->async_shutdown(std::move(callback));
         socket_->lowest_layer().shutdown(tcp_socket::shutdown_both, ec);
         callback(ec);
     }
@@ -160,6 +188,8 @@ private:
     strand_ptr strand_;
     std::error_code ec_;
     websocketpp::connection_hdl hdl_;
+    bool reset_if_unread_ = false;
+    bool was_reset_ = false;
 };
 
 // The endpoint half: the TLS context new connections use; none for plaintext. Replacing it
