@@ -122,13 +122,16 @@ optional_tls::context_ptr gateway::shard::load_tls() const {
     SSL_CTX* native = context->native_handle();
     // TLS 1.2 and 1.3; for 1.2, forward-secret AEAD suites only (Mozilla's "intermediate").
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | SSL_OP_NO_RENEGOTIATION);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | SSL_OP_NO_RENEGOTIATION |
+                         SSL_OP_NO_TICKET);
     if (SSL_CTX_set_cipher_list(native, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
         throw std::runtime_error("TLS cipher list refused by OpenSSL");
-    // Idle sockets give their TLS read and write buffers back. Sockets live for hours:
-    // resumption is worth less than the memory a session cache and tickets hold.
+    // OpenSSL's own record buffers go back while a socket is idle (asio's engine buffers
+    // stay: docs/deploy.md). Sockets live for hours: resumption is worth less than the
+    // memory a session cache holds and the key that tickets would need; no tickets in
+    // TLS 1.2 (SSL_OP_NO_TICKET above) or 1.3 (num_tickets 0).
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(native, 0);

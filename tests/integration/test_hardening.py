@@ -316,6 +316,36 @@ def test_tls_below_1_2_is_refused(kafka, bridge_factory, tmp_path):
     assert "ECDHE" in r.stdout and "GCM" in r.stdout or "CHACHA20" in r.stdout, r.stdout
 
 
+def test_tls_issues_no_session_tickets(kafka, bridge_factory, tmp_path):
+    # Sockets live for hours: a ticket would only cost memory and a key to keep (issue 23).
+    cert, key = make_cert(tmp_path, "tickets")
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, tls_cert_file=cert, tls_key_file=key)
+    # openssl's own client, TLS 1.2: the session it saves carries no ticket.
+    session = tmp_path / "session.pem"
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{bridge.port}", "-tls1_2",
+                        "-sess_out", str(session)], input="", capture_output=True, text=True, timeout=20)
+    assert "Protocol  : TLSv1.2" in r.stdout, r.stdout
+    assert "TLS session ticket" not in r.stdout, r.stdout
+    if session.exists() and session.stat().st_size:  # nothing is saved when nothing could resume
+        described = subprocess.run(["openssl", "sess_id", "-in", str(session), "-noout", "-text"],
+                                   capture_output=True, text=True, timeout=20, check=True).stdout
+        assert "TLS session ticket" not in described, described
+    # Python's, TLS 1.2 and 1.3, after an HTTP answer (1.3 tickets come after the handshake).
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = ssl.create_default_context(cafile=str(cert))
+        context.minimum_version = context.maximum_version = version
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while chunk := tls.recv(4096):
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+                assert tls.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+                assert not tls.session.has_ticket, f"{tls.version()}: a session ticket was issued"
+
+
 def test_tls_needs_both_files(kafka, tmp_path):
     from conftest import BRIDGE_BIN
     cert, _ = make_cert(tmp_path, "half")
