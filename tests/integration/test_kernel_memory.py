@@ -10,9 +10,11 @@ socket: state and unsent bytes, so other work on the machine does not blur it) a
 /proc/net/sockstat (the machine's TCP memory, in pages, for the whole picture).
 """
 import asyncio
+import socket
+import ssl
 import time
 
-from conftest import open_socket, receive_events
+from conftest import make_token, open_socket, receive_events
 from test_send_path import RawClient, event, producer, start_bridge, wait_for  # noqa: F401 (producer: a fixture)
 
 FIN_WAIT1 = 0x04
@@ -141,3 +143,54 @@ def test_never_reading_sockets_are_closed_and_the_kernel_memory_comes_back(kafka
             c.close()
     assert bridge.metric("bridge_sockets_reset_total") == sockets
     assert bridge.metric("bridge_direct_writes_total") > 0, "the direct write path was not used"
+
+
+# 3. The same over native TLS: the reset comes before any TLS shutdown, which would wait
+#    behind the unread bytes too.
+
+def tls_client(bridge, cert, user, rcvbuf=4096):
+    """A TLS WebSocket client on a plain socket with a tiny receive buffer, never read after
+    the handshake."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.connect(("127.0.0.1", bridge.port))
+    tls = ssl.create_default_context(cafile=str(cert)).wrap_socket(raw, server_hostname="localhost")
+    tls.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Authorization: Bearer {make_token(user)}\r\n\r\n").encode())
+    head = b""
+    tls.settimeout(10)
+    while b"\r\n\r\n" not in head:
+        byte = tls.recv(1)
+        assert byte, head
+        head += byte
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return tls
+
+
+def test_tls_sockets_that_never_read_are_closed_and_reset(kafka, bridge_factory, producer, tmp_path):
+    from test_hardening import make_cert
+    sockets = 10
+    cert, key = make_cert(tmp_path, "slow")
+    topic = kafka.create_topic(1)
+    bridge = start_bridge(bridge_factory, topic, max_sockets_per_user=sockets, tls_cert_file=cert, tls_key_file=key)
+    clients = [tls_client(bridge, cert, "tess") for _ in range(sockets)]
+    try:
+        wait_for(lambda: bridge.metric("bridge_sockets_open") == sockets, 30, "the sockets registered")
+        for seq in range(60):  # 3 MB each
+            producer.produce(topic, event("tess", seq, 50000))
+        producer.flush()
+        seq, deadline = 60, time.monotonic() + 60
+        while bridge.metric("bridge_disconnects_total", reason="slow_reader") < sockets and time.monotonic() < deadline:
+            seq += 1
+            producer.produce(topic, event("tess", seq, 100))
+            producer.flush()
+            time.sleep(0.2)
+        assert bridge.metric("bridge_disconnects_total", reason="slow_reader") == sockets
+        wait_for(lambda: bridge.metric("bridge_sockets_open") == 0, 30, "the sockets closed")
+        wait_for(lambda: lingering(bridge.port) == (0, 0, 0), 20, "the closed sockets gone from the kernel")
+    finally:
+        print(f"bridge port: {lingering(bridge.port)} (sockets, FIN-WAIT-1, unsent bytes)")
+        for c in clients:
+            c.close()
+    assert bridge.metric("bridge_sockets_reset_total") == sockets
