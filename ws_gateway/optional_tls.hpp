@@ -16,10 +16,11 @@
 #include <websocketpp/common/asio.hpp>
 #include <websocketpp/transport/asio/security/base.hpp>
 
+#include "ws_gateway/tls_stream.hpp"
+
 namespace bridge::gateway::optional_tls {
 
 using tcp_socket = asio::ip::tcp::socket;
-using tls_stream = asio::ssl::stream<tcp_socket&>;
 using context_ptr = std::shared_ptr<asio::ssl::context>;
 
 // What the transport reads and writes: the TLS stream when there is one, else the socket.
@@ -36,7 +37,7 @@ public:
     tls_stream* tls() { return tls_.get(); }
 
     // The context must outlive the stream (the connection holds both).
-    void use_tls(asio::ssl::context& context) { tls_ = std::make_unique<tls_stream>(socket_, context); }
+    void use_tls(asio::ssl::context& context) { tls_ = std::make_unique<tls_stream>(socket_, context.native_handle()); }
 
     template <typename Buffers, typename Handler>
     void async_read_some(const Buffers& buffers, Handler&& handler) {
@@ -148,13 +149,11 @@ protected:
         namespace socket_error = websocketpp::transport::asio::socket::error;
         ec_ = websocketpp::transport::asio::socket::make_error_code(socket_error::tls_handshake_timeout);
         auto self = get_shared();
-        socket_->tls()->async_handshake(asio::ssl::stream_base::server,
-                                        [self, callback](const std::error_code& ec) {
-                                            self->ec_ = ec ? websocketpp::transport::asio::socket::make_error_code(
-                                                                 socket_error::tls_handshake_failed)
-                                                           : std::error_code();
-                                            callback(self->ec_);
-                                        });
+        socket_->tls()->async_handshake([self, callback](const std::error_code& ec) {
+            self->ec_ = ec ? websocketpp::transport::asio::socket::make_error_code(socket_error::tls_handshake_failed)
+                           : std::error_code();
+            callback(self->ec_);
+        });
     }
 
     std::error_code get_ec() const { return ec_; }
@@ -176,7 +175,8 @@ protected:
             was_reset_ = true;
             return callback(std::error_code());
         }
-        if (socket_->tls()) return socket_->tls()->async_shutdown(std::move(callback));
+        // close_notify if the socket takes it now; waiting for the client's would gain nothing.
+        if (socket_->tls()) socket_->tls()->shutdown();
         socket_->lowest_layer().shutdown(tcp_socket::shutdown_both, ec);
         callback(ec);
     }
