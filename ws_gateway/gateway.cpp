@@ -128,10 +128,10 @@ optional_tls::context_ptr gateway::shard::load_tls() const {
                                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
         throw std::runtime_error("TLS cipher list refused by OpenSSL");
-    // OpenSSL's own record buffers go back while a socket is idle (asio's engine buffers
-    // stay: docs/deploy.md). Sockets live for hours: resumption is worth less than the
-    // memory a session cache holds and the key that tickets would need; no tickets in
-    // TLS 1.2 (SSL_OP_NO_TICKET above) or 1.3 (num_tickets 0).
+    // OpenSSL's record buffers go back while a socket is idle (tls_stream keeps none of its
+    // own). Sockets live for hours: resumption is worth less than the memory a session cache
+    // holds and the key that tickets would need; no tickets in TLS 1.2 (SSL_OP_NO_TICKET
+    // above) or 1.3 (num_tickets 0).
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(native, 0);

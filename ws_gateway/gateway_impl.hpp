@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -48,9 +48,9 @@ inline constexpr int64_t slow_grace_ms = 500;
 inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
 
 // The kernel's share of a socket's unsent bytes: SO_SNDBUF is set to a quarter of
-// --send-buffer-bytes, at most 256 KiB (Linux doubles it for its bookkeeping, so the kernel
-// holds at most half the limit). Left to itself the kernel grows it to tcp_wmem's maximum
-// (4 MiB here), where the slow-reader rule did not see it.
+// --send-buffer-bytes, at most 256 KiB (Linux doubles it for its bookkeeping: the kernel
+// holds at most half the limit, and at most 512 KiB). Left to itself the kernel grows it to
+// tcp_wmem's maximum (4 MiB here), where the slow-reader rule did not see it.
 inline std::size_t kernel_send_buffer(std::size_t send_buffer_bytes) {
     return std::max<std::size_t>(4096, std::min<std::size_t>(send_buffer_bytes / 4, 256 * 1024));
 }
