@@ -303,6 +303,32 @@ def test_wss_end_to_end_with_certificate_reload_on_sighup(kafka, bridge_factory,
     assert "keeping the previous TLS certificate" in bridge.logs()
 
 
+def test_wss_carries_a_burst_of_large_events_whole_and_in_order(kafka, bridge_factory, tmp_path):
+    # Many TLS records each way, writes that fill the socket and wait: the TLS stream's paths
+    # beyond the handshake.
+    cert, key = make_cert(tmp_path, "burst")
+    topic = kafka.create_topic(1)
+    count, blob = 300, "y" * 20000
+    # The client reads only once all is produced: room for all of it.
+    bridge = bridge_factory(topic, tls_cert_file=cert, tls_key_file=key, send_buffer_bytes=16 << 20)
+
+    async def run():
+        ws = await connect(f"wss://127.0.0.1:{bridge.port}/ws", ssl=ssl.create_default_context(cafile=str(cert)),
+                           additional_headers={"Authorization": "Bearer " + make_token("burst")}, max_size=None)
+        await ws.send('{"action":"subscribe","thread_id":"thread-1"}')
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        for i in range(count):
+            kafka.produce(topic, "burst", envelope("burst", payload={"text": blob, "step": i + 1}))
+        kafka.flush()
+        got = await receive_events(ws, count, timeout=60)
+        await ws.close()
+        return got
+
+    got = asyncio.run(run())
+    assert [f["payload"]["step"] for f in got] == list(range(1, count + 1))
+    assert all(f["payload"]["text"] == blob for f in got)
+
+
 def test_tls_below_1_2_is_refused(kafka, bridge_factory, tmp_path):
     cert, key = make_cert(tmp_path, "old")
     topic = kafka.create_topic(1)
