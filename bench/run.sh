@@ -100,13 +100,15 @@ wait_ready() {
 fd_limit() { ulimit -Hn; }
 
 # launch ours|node PORT NAME: starts one worker in the background; its pid in $bridge_pid.
-# Our bridge also gets the arguments in $ours_extra (e.g. --io-threads 1).
+# Our bridge also gets the arguments in $ours_extra (e.g. --io-threads 1). Every socket comes
+# from one address: BRIDGE_ADDRESS_CONNECTION_BURST lifts the per-address connection rate (in
+# the environment, which a build from before it ignores).
 bridge_pid=""
 ours_extra=()
 launch() {
   local kind="$1" port="$2" name="$3"
   if [[ "$kind" == ours ]]; then
-    BRIDGE_JWT_SECRET="$secret" "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
+    BRIDGE_JWT_SECRET="$secret" BRIDGE_ADDRESS_CONNECTION_BURST=10000000 "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" \
       --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1000))" \
       --max-sockets "$(( $(fd_limit) - 100 ))" --max-sockets-per-user 1000 --max-connections-per-address 10000000 \
       --send-buffer-bytes 4194304 --log-level warn ${ours_extra[@]+"${ours_extra[@]}"} >"$raw/$name.log" 2>&1 9>&- &
@@ -309,7 +311,7 @@ scenario_profile() {
   command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
   local port="$http_base" cg="$raw/callgrind.out"
   log "profile: our bridge under callgrind, throughput load (1000 sockets over 100 users), ${BENCH_DURATION_S:-10} s"
-  BRIDGE_JWT_SECRET="$secret" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg" \
+  BRIDGE_JWT_SECRET="$secret" BRIDGE_ADDRESS_CONNECTION_BURST=10000000 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cg" \
     "$bridge_bin" --brokers "127.0.0.1:$kafka_port" --topics "$topic" --listen "127.0.0.1:$port" \
     --admin-listen "127.0.0.1:$((port + 1000))" --max-connections-per-address 10000000 --max-sockets-per-user 1000 \
     --send-buffer-bytes 4194304 --log-level warn >"$raw/profile--ours-w0.log" 2>&1 9>&- &

@@ -73,6 +73,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.set_version_flag("--version", std::string("bridge ") + version + " (commit " + commit + ")");
 
     auto& r = out.reader;
+    auto& k = out.kafka;
     auto& g = out.gateway;
     auto& j = out.jwt;
     std::string topics = "agent-events";
@@ -80,20 +81,26 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     std::string admin_listen = "127.0.0.1:9091";
     std::string secret_file, public_key_file;
     std::vector<std::string> kafka_properties;
-    r.brokers = "127.0.0.1:9092";
+    std::string unreadable = "skip";
+    k.brokers = "127.0.0.1:9092";
     j.alg = "HS256";
 
-    app.add_option("--brokers", r.brokers, "Kafka bootstrap servers")->envname("BRIDGE_BROKERS");
+    app.add_option("--brokers", k.brokers, "Kafka bootstrap servers")->envname("BRIDGE_BROKERS");
     app.add_option("--topics", topics, "Topics to read, comma-separated")->envname("BRIDGE_TOPICS");
     app.add_option("--kafka-property", kafka_properties,
                    "Extra librdkafka property key=value (repeatable; in the environment, comma-separated)")
         ->envname("BRIDGE_KAFKA_PROPERTY")->delimiter(',');
-    app.add_option("--max-record-bytes", r.max_record_bytes, "Larger records are rejected (too_large)")
+    app.add_option("--max-record-bytes", k.max_record_bytes, "Larger records are rejected (too_large)")
         ->envname("BRIDGE_MAX_RECORD_BYTES")->check(CLI::Range(std::size_t{64}, std::size_t{64} << 20));
-    app.add_option("--max-depth", r.max_depth, "Records nesting arrays or objects deeper are rejected (too_deep)")
+    app.add_option("--max-depth", k.max_depth, "Records nesting arrays or objects deeper are rejected (too_deep)")
         ->envname("BRIDGE_MAX_DEPTH")->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
+    app.add_option("--unreadable-batches", unreadable,
+                   "A batch no reader can decode (corrupt, or inflating past the limit): skip it, logged, counted "
+                   "and noted in the dead-letter topic; or stop there (the partition is stuck, /readyz fails)")
+        ->envname("BRIDGE_UNREADABLE_BATCHES")->check(CLI::IsMember({"skip", "stop"}));
     app.add_option("--reader-stall-ms", r.stall_ms,
-                   "If the Kafka reader makes no progress this long while records wait, /readyz fails")
+                   "If the Kafka reader, or one of its partitions, makes no progress this long while records wait, "
+                   "/readyz fails")
         ->envname("BRIDGE_READER_STALL_MS")->check(CLI::Range(1000, 3600000));
     app.add_option("--metadata-refresh-ms", r.metadata_refresh_ms, "How often new partitions and lag are checked")
         ->envname("BRIDGE_METADATA_REFRESH_MS")->check(CLI::Range(100, 3600000));
@@ -116,6 +123,15 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--max-connections-per-address", g.max_connections_per_address,
                    "Concurrent connections and handshakes one client address may hold; past it: closed, or HTTP 429")
         ->envname("BRIDGE_MAX_CONNECTIONS_PER_ADDRESS")->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+    app.add_option("--ipv6-prefix", g.ipv6_prefix,
+                   "IPv6 clients are counted per network of this prefix length by the per-address limits (128: per address)")
+        ->envname("BRIDGE_IPV6_PREFIX")->check(CLI::Range(32u, 128u));
+    app.add_option("--address-connections-per-second", g.address_connections_per_second,
+                   "New connections one client address may open per second on average; past the burst: closed, or HTTP 429")
+        ->envname("BRIDGE_ADDRESS_CONNECTIONS_PER_SECOND")->check(CLI::Range(0.1, 1000000.0));
+    app.add_option("--address-connection-burst", g.address_connection_burst,
+                   "New connections one client address may open at once")
+        ->envname("BRIDGE_ADDRESS_CONNECTION_BURST")->check(CLI::Range(1.0, 1000000.0));
     app.add_option("--client-messages-per-second", g.client_messages_per_second,
                    "Client messages (and pings) a socket may send per second on average; past the burst: close 1008")
         ->envname("BRIDGE_CLIENT_MESSAGES_PER_SECOND")->check(CLI::Range(0.1, 100000.0));
@@ -125,6 +141,9 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     app.add_option("--max-pending-auth", g.max_pending_auth,
                    "Sockets opened without a token that may wait for their auth message at once; then HTTP 503")
         ->envname("BRIDGE_MAX_PENDING_AUTH")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
+    app.add_option("--max-pending-auth-per-address", g.max_pending_auth_per_address,
+                   "Of those, how many one client address may hold; then HTTP 429")
+        ->envname("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS")->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
     app.add_option("--client-message-burst", g.client_message_burst, "Client messages a socket may send at once")
         ->envname("BRIDGE_CLIENT_MESSAGE_BURST")->check(CLI::Range(1.0, 100000.0));
     app.add_option("--jwt-alg", j.alg, "Token algorithm, pinned: HS256 or RS256")
@@ -191,35 +210,26 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
     try {
         app.parse(argc, argv);
         if (produce->parsed()) out.run = bridge_config::command::produce;
-        r.topics = split(topics, ',');
-        if (r.topics.empty()) throw CLI::ValidationError("--topics", "at least one topic is needed");
-        check_brokers(r.brokers);
+        k.topics = split(topics, ',');
+        if (k.topics.empty()) throw CLI::ValidationError("--topics", "at least one topic is needed");
+        check_brokers(k.brokers);
+        k.unreadable = unreadable == "stop" ? consumers::unreadable_policy::stop : consumers::unreadable_policy::skip;
         for (const auto& kv : kafka_properties) {
             const auto eq = kv.find('=');
             if (eq == std::string::npos || eq == 0)
                 throw CLI::ValidationError("--kafka-property", "expected key=value, got " + kv);
-            r.kafka[kv.substr(0, eq)] = kv.substr(eq + 1);
+            k.kafka[kv.substr(0, eq)] = kv.substr(eq + 1);
         }
         parse_listen(listen, g.listen_host, g.port, "--listen");
         g.admin_host.clear();
         // "none" also works from the environment, where CLI11 reads an empty value as unset.
         if (!admin_listen.empty() && admin_listen != "none")
             parse_listen(admin_listen, g.admin_host, g.admin_port, "--admin-listen");
-        rp.brokers = r.brokers;
-        rp.topics = r.topics;
-        rp.kafka = r.kafka;
-        rp.max_record_bytes = r.max_record_bytes;
-        rp.max_depth = r.max_depth;
         if (!secret_file.empty()) j.secret = read_file(secret_file, "--jwt-secret-file");
         while (!j.secret.empty() && (j.secret.back() == '\n' || j.secret.back() == '\r')) j.secret.pop_back();
         if (!public_key_file.empty()) j.public_key_pem = read_file(public_key_file, "--jwt-public-key-file");
-        out.dlq.brokers = r.brokers;
-        out.dlq.topics = r.topics;
-        out.dlq.kafka = r.kafka;
-        out.dlq.max_record_bytes = r.max_record_bytes;
-        out.dlq.max_depth = r.max_depth;
         if (out.run == bridge_config::command::produce) {
-            if (p.topic.empty()) p.topic = r.topics.front();
+            if (p.topic.empty()) p.topic = k.topics.front();
             if (p.envelope.empty() && (p.user.empty() || p.type.empty() || p.run_id.empty() || p.thread_id.empty()))
                 throw CLI::ValidationError("produce", "give --user, --type, --run-id and --thread-id, or --envelope");
             return std::nullopt;  // producing needs no token settings

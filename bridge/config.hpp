@@ -21,12 +21,13 @@ struct produce_request {
 
 struct bridge_config {
     enum class command { serve, produce } run = command::serve;
+    consumers::kafka_source kafka;  // shared by the reader, the replayers and the dead-letter writer
     consumers::reader_config reader;
-    consumers::replayer_config replayer;  // brokers, topics and Kafka properties copied from reader
+    consumers::replayer_config replayer;
     gateway::gateway_config gateway;
     gateway::jwt_config jwt;
     bool dlq_enabled = false;
-    consumers::dlq_config dlq;  // brokers, topics and Kafka properties copied from reader
+    consumers::dlq_config dlq;
     produce_request produce;
     std::string log_level = "info";
 };

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "bridge/config.hpp"
@@ -16,6 +17,7 @@
 #include "bridge/process_metrics.hpp"
 #include "bridge/produce.hpp"
 #include "consumers/dlq_writer.hpp"
+#include "consumers/inflate_limit.hpp"
 #include "consumers/kafka_reader.hpp"
 #include "consumers/kafka_replayer.hpp"
 #include "ws_gateway/gateway.hpp"
@@ -36,6 +38,8 @@ sigset_t handled_signals() {
 int serve(const bridge::bridge_config& config) {
     using namespace bridge;
     // The gateway is built first (it binds the port); the Kafka side reaches it as its sink.
+    // Batches that cannot be read, found once for the reader, the replayers and the dead-letter writer.
+    consumers::unreadable_batches unreadable(config.kafka);
     std::unique_ptr<consumers::kafka_reader> reader;
     std::unique_ptr<consumers::kafka_replayer> replayer;
     std::unique_ptr<consumers::dlq_writer> dlq;
@@ -53,14 +57,14 @@ int serve(const bridge::bridge_config& config) {
         [&replayer](uint64_t socket_id) { replayer->cancel(socket_id); },
     };
     gateway::gateway gw(config.gateway, gateway::jwt_verifier(config.jwt), std::move(hooks));
-    reader = std::make_unique<consumers::kafka_reader>(config.reader, gw);
-    replayer = std::make_unique<consumers::kafka_replayer>(config.replayer, gw);
-    if (config.dlq_enabled) dlq = std::make_unique<consumers::dlq_writer>(config.dlq);
+    reader = std::make_unique<consumers::kafka_reader>(config.kafka, config.reader, unreadable, gw);
+    replayer = std::make_unique<consumers::kafka_replayer>(config.kafka, config.replayer, unreadable, gw);
+    if (config.dlq_enabled) dlq = std::make_unique<consumers::dlq_writer>(config.kafka, config.dlq, unreadable);
     reader->start();
     replayer->start();
     if (dlq) dlq->start();
-    spdlog::info("listening on {}:{} for topics of {} ({} io threads)", config.gateway.listen_host, gw.port(),
-                 config.reader.brokers, gw.io_threads());
+    spdlog::info("listening on {}:{} for topics {} of brokers {} ({} io threads)", config.gateway.listen_host,
+                 gw.port(), fmt::join(config.kafka.topics, ","), config.kafka.brokers, gw.io_threads());
     if (gw.admin_port()) spdlog::info("admin listening on {}:{} (/metrics)", config.gateway.admin_host, gw.admin_port());
     if (config.gateway.allowed_origins.empty())
         spdlog::warn("--allowed-origins is not set: pages of any origin may open sockets with a token");
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
         }
     }
     bridge::setup_json_logging(config.log_level);
+    bridge::consumers::set_inflate_limits({});
 
     const sigset_t signals = handled_signals();
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);

@@ -7,16 +7,12 @@
 #include <thread>
 #include <vector>
 
-#include "schemas/envelope.hpp"
+#include "consumers/kafka_source.hpp"
+#include "consumers/unreadable_batches.hpp"
 
 namespace bridge::consumers {
 
 struct dlq_config {
-    std::string brokers;
-    std::vector<std::string> topics;
-    std::map<std::string, std::string> kafka;
-    std::size_t max_record_bytes = 1 << 20;
-    std::size_t max_depth = schemas::default_max_depth;  // deeper records are too_deep
     std::string group = "agent-event-bridge-dlq";
     std::string start = "latest";  // where a new group starts: latest or earliest
 };
@@ -25,11 +21,13 @@ struct dlq_config {
 // the workers share the topics' partitions through one consumer group that only validates.
 // Offsets are committed after the copies are acknowledged, so a record is copied again only
 // after a worker crash. Headers: bridge.reason, bridge.detail, bridge.topic,
-// bridge.partition, bridge.offset.
+// bridge.partition, bridge.offset. A batch that cannot be read at all is skipped (with
+// unreadable_policy::skip) and noted by one record with no value: reason unreadable_batch,
+// the offsets it held in bridge.offset and bridge.last_offset, librdkafka's error as detail.
 class dlq_writer {
 public:
     // Throws std::invalid_argument on bad configuration.
-    explicit dlq_writer(dlq_config config);
+    dlq_writer(kafka_source source, dlq_config config, unreadable_batches& unreadable);
     ~dlq_writer();
 
     void start();

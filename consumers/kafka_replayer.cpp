@@ -26,6 +26,7 @@ struct partition_state {
     bool at_end = false;
     bool verify_cursor = false;  // the first record must be the cursor's own
     int64_t cursor_timestamp_ms = 0;
+    int64_t skip_to = -1;  // past an unreadable batch: what comes before this offset is stale
 };
 
 replay_result ended(replay_status status, std::string reason = {}) {
@@ -72,15 +73,17 @@ struct kafka_replayer::worker {
                 rd_kafka_msg_partitioner_consistent(rkt, user.data(), user.size(), count, nullptr, nullptr)};
     }
 
-    replay_result plan(const replayer_config& config, const replay_request& job, std::vector<partition_state>& parts);
-    replay_result read(const replayer_config& config, const replay_request& job, std::vector<partition_state>& parts,
-                       replay_sink& sink, const std::function<bool()>& cancelled, counters& stats);
+    replay_result plan(const kafka_source& source, const replayer_config& config, const replay_request& job,
+                       std::vector<partition_state>& parts);
+    replay_result read(const kafka_source& source, const replayer_config& config, const replay_request& job,
+                       std::vector<partition_state>& parts, unreadable_batches& unreadable, replay_sink& sink,
+                       const std::function<bool()>& cancelled, counters& stats);
 };
 
 // Where each partition's replay starts: the cursor's own record (verified, then skipped), and
 // elsewhere the first record at or after the cursor's time less the lookback, or `since`.
-replay_result kafka_replayer::worker::plan(const replayer_config& config, const replay_request& job,
-                                           std::vector<partition_state>& parts) {
+replay_result kafka_replayer::worker::plan(const kafka_source& source, const replayer_config& config,
+                                           const replay_request& job, std::vector<partition_state>& parts) {
     std::optional<cursor> from;
     int64_t from_time = job.since_ms;
     if (!job.cursor.empty()) {
@@ -90,7 +93,7 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
         from_time = std::max<int64_t>(0, from->timestamp_ms - config.lookback_ms);
     }
     std::vector<RdKafka::TopicPartition*> by_time;
-    for (const auto& topic : config.topics) {
+    for (const auto& topic : source.topics) {
         const int32_t count = partition_count(topic);
         if (count <= 0) return ended(replay_status::unavailable, "metadata");
         std::set<int32_t> wanted = user_partitions(topic, job.user_id, count);
@@ -98,7 +101,7 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
         if (cursor_topic) {
             if (from->partition >= count) return ended(replay_status::failed, "unknown_cursor");
             int64_t low = 0, high = 0;
-            if (consumer->query_watermark_offsets(topic, from->partition, &low, &high, broker_timeout_ms))
+            if (query_watermarks(*consumer, topic, from->partition, &low, &high, broker_timeout_ms))
                 return ended(replay_status::unavailable, "watermarks");
             if (from->offset < low) return ended(replay_status::failed, "expired");
             if (from->offset >= high) return ended(replay_status::failed, "unknown_cursor");
@@ -114,7 +117,7 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
         int64_t offset = tp->offset();
         if (err == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR && offset < 0) {
             int64_t low = 0;
-            if (consumer->query_watermark_offsets(tp->topic(), tp->partition(), &low, &offset, broker_timeout_ms))
+            if (query_watermarks(*consumer, tp->topic(), tp->partition(), &low, &offset, broker_timeout_ms))
                 result = ended(replay_status::unavailable, "watermarks");
         } else if (err != RdKafka::ERR_NO_ERROR || tp->err() != RdKafka::ERR_NO_ERROR) {
             result = ended(replay_status::unavailable, "offsets_for_times");
@@ -126,8 +129,9 @@ replay_result kafka_replayer::worker::plan(const replayer_config& config, const 
 }
 
 // Reads every planned partition to its end, handing the user's valid records to the sink.
-replay_result kafka_replayer::worker::read(const replayer_config& config, const replay_request& job,
-                                           std::vector<partition_state>& parts, replay_sink& sink,
+replay_result kafka_replayer::worker::read(const kafka_source& source, const replayer_config& config,
+                                           const replay_request& job, std::vector<partition_state>& parts,
+                                           unreadable_batches& unreadable, replay_sink& sink,
                                            const std::function<bool()>& cancelled, counters& stats) {
     std::vector<RdKafka::TopicPartition*> assignment;
     for (const auto& p : parts) assignment.push_back(RdKafka::TopicPartition::create(p.topic, p.partition, p.start));
@@ -173,10 +177,25 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
             }
             continue;
         }
+        if (st && m->offset() < st->skip_to) continue;  // fetched before the seek past a batch
+        if (st && is_unreadable(m->err()) && m->offset() >= 0) {
+            // A batch no reader can decode: skip it where the live reader does, or stop now.
+            if (source.unreadable == unreadable_policy::stop) return ended(replay_status::unavailable, "unreadable_batch");
+            const int64_t end = unreadable.end_of(st->topic, st->partition, m->offset(), m->errstr());
+            if (end < 0) return ended(replay_status::unavailable, "unreadable_batch");
+            if (end > st->start) st->verify_cursor = false;  // the cursor's record is in it: go on past it
+            st->skip_to = end;
+            st->last_read = std::max(st->last_read, end - 1);
+            std::unique_ptr<RdKafka::TopicPartition> tp(RdKafka::TopicPartition::create(st->topic, st->partition, end));
+            if (consumer->seek(*tp, broker_timeout_ms) != RdKafka::ERR_NO_ERROR)
+                return ended(replay_status::unavailable, "seek");
+            continue;
+        }
         if (m->err() != RdKafka::ERR_NO_ERROR || !st) {
             if (m->err() != RdKafka::ERR_NO_ERROR) log.warn(0, "replay consume: {}", m->errstr());
             continue;
         }
+        if (m->offset() <= st->last_read) continue;  // handed over again (a leader change): sent already
         st->at_end = false;
         st->last_read = m->offset();
         const std::string* key = m->key();
@@ -190,19 +209,15 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
             continue;
         }
         if (!key || *key != job.user_id) continue;
-        event e;
+        schemas::envelope envelope;
         const std::string_view value(static_cast<const char*>(m->payload()), m->len());
-        if (validator->validate(key, value, e.envelope) != schemas::reject_reason::none) continue;
-        if (!job.run_id.empty() && e.envelope.run_id != job.run_id) continue;
+        if (validator->validate(key, value, envelope) != schemas::reject_reason::none) continue;
+        if (!job.run_id.empty() && envelope.run_id != job.run_id) continue;
         if (sent_events + batch.size() >= config.max_events || sent_bytes + held_bytes + m->len() > config.max_bytes) {
             flush();
             return ended(replay_status::truncated, sent_events + batch.size() >= config.max_events ? "max_events" : "max_bytes");
         }
-        e.topic = rd_kafka_topic_name(m->c_ptr()->rkt);
-        e.partition = m->partition();
-        e.offset = m->offset();
-        e.timestamp_ms = m->timestamp().timestamp;
-        batch.push_back(std::move(e));
+        batch.push_back(event_from(*m, std::move(envelope)));
         held_bytes += m->len();
         held.push_back(std::move(m));
         if (batch.size() >= batch_events || held_bytes >= batch_bytes) {
@@ -217,22 +232,24 @@ replay_result kafka_replayer::worker::read(const replayer_config& config, const 
     return result;
 }
 
-kafka_replayer::kafka_replayer(replayer_config config, replay_sink& sink)
-    : config_(std::move(config)), sink_(sink), counters_(std::make_unique<counters>()) {
+kafka_replayer::kafka_replayer(kafka_source source, replayer_config config, unreadable_batches& unreadable,
+                               replay_sink& sink)
+    : source_(std::move(source)), config_(config), unreadable_(unreadable), sink_(sink),
+      counters_(std::make_unique<counters>()) {
     if (config_.concurrency == 0) throw std::invalid_argument("replay concurrency must be at least 1");
     for (std::size_t i = 0; i < config_.concurrency; ++i) {
         auto w = std::make_unique<worker>();
-        w->consumer = create_consumer(config_.brokers,
+        w->consumer = create_consumer(source_,
                                       {{"enable.partition.eof", "true"}, {"fetch.wait.max.ms", "50"},
-                                       {"client.id", "agent-event-bridge-replay"}},
-                                      config_.kafka, w->events);
-        for (const auto& t : config_.topics) {
+                                       {"queued.max.messages.kbytes", "4096"}, {"client.id", "agent-event-bridge-replay"}},
+                                      w->events);
+        for (const auto& t : source_.topics) {
             std::string err;
             std::unique_ptr<RdKafka::Topic> h(RdKafka::Topic::create(w->consumer.get(), t, nullptr, err));
             if (!h) throw std::invalid_argument("kafka topic " + t + ": " + err);
             w->topics[t] = std::move(h);
         }
-        w->validator = std::make_unique<schemas::envelope_validator>(config_.max_record_bytes, config_.max_depth);
+        w->validator = std::make_unique<schemas::envelope_validator>(source_.max_record_bytes, source_.max_depth);
         workers_.push_back(std::move(w));
     }
 }
@@ -295,8 +312,9 @@ void kafka_replayer::run(worker& w) {
         counters_->started.fetch_add(1);
         counters_->running.fetch_add(1);
         std::vector<partition_state> parts;
-        replay_result result = cancelled() ? ended(replay_status::failed, "cancelled") : w.plan(config_, job, parts);
-        if (result.status == replay_status::done) result = w.read(config_, job, parts, sink_, cancelled, *counters_);
+        replay_result result = cancelled() ? ended(replay_status::failed, "cancelled") : w.plan(source_, config_, job, parts);
+        if (result.status == replay_status::done)
+            result = w.read(source_, config_, job, parts, unreadable_, sink_, cancelled, *counters_);
         w.consumer->unassign();
         {
             std::lock_guard<std::mutex> lock(mutex_);

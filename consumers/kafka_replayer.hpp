@@ -11,17 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "consumers/kafka_source.hpp"
 #include "consumers/replay.hpp"
+#include "consumers/unreadable_batches.hpp"
 #include "schemas/envelope.hpp"
 
 namespace bridge::consumers {
 
 struct replayer_config {
-    std::string brokers;
-    std::vector<std::string> topics;
-    std::map<std::string, std::string> kafka;  // extra librdkafka properties
-    std::size_t max_record_bytes = 1 << 20;
-    std::size_t max_depth = schemas::default_max_depth;  // deeper records are too_deep
     std::size_t max_events = 10000;        // per replay; past it the replay is cut short
     std::size_t max_bytes = 16 << 20;      // per replay, frame payload bytes
     std::size_t concurrency = 2;           // replays running at once (one thread each)
@@ -33,11 +30,13 @@ struct replayer_config {
 // Replays a user's records from Kafka for one socket: from a resume cursor or a time, up to
 // the end of the log, on threads of its own (the live reader is never blocked). A user's
 // records are looked for in the partitions that murmur2 (Java, kafkajs) and crc32
-// (librdkafka's default) map the user to, plus the cursor's own partition.
+// (librdkafka's default) map the user to, plus the cursor's own partition. A batch that cannot
+// be read is skipped where the live reader skips it (or, with unreadable_policy::stop, ends
+// the replay as unavailable at once rather than holding its thread until the timeout).
 class kafka_replayer {
 public:
     // Throws std::invalid_argument on bad configuration.
-    kafka_replayer(replayer_config config, replay_sink& sink);
+    kafka_replayer(kafka_source source, replayer_config config, unreadable_batches& unreadable, replay_sink& sink);
     ~kafka_replayer();
 
     void start();
@@ -55,7 +54,9 @@ private:
     struct counters;
     void run(worker& w);
 
+    kafka_source source_;
     replayer_config config_;
+    unreadable_batches& unreadable_;
     replay_sink& sink_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::unique_ptr<counters> counters_;

@@ -9,9 +9,10 @@ demo=0
 
 # What the bridge, Kafka, the demo producer and the demo page need.
 debs=(build-essential cmake ninja-build pkg-config ccache
-      librdkafka-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
-      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl)
-((demo)) || debs+=(kcat nginx clang-14 libfuzzer-14-dev
+      librdkafka-dev libzstd-dev liblz4-dev zlib1g-dev libwebsocketpp-dev libasio-dev rapidjson-dev doctest-dev
+      libssl-dev libcli11-dev libspdlog-dev python3-venv curl openssl
+      kcat)  # scripts/kafka.sh create-topic waits for partition leaders with it
+((demo)) || debs+=(nginx clang-14 libfuzzer-14-dev
                    chromium)  # the browser tests (tests/browser) drive Debian's Chromium headless
 missing=()
 for p in "${debs[@]}"; do
@@ -73,6 +74,17 @@ if [[ ! -f "$emitter_stamp" || "$root/emitters/python/pyproject.toml" -nt "$emit
   touch "$emitter_stamp"
 fi
 
+# The emitter's dependencies and setuptools as wheels, for the packaging test
+# (tests/packaging/python_emitter.sh), which installs the built emitter into fresh venvs offline.
+wheels="${BRIDGE_CACHE:-$HOME/.cache/agent-bridge}/wheels"
+wheel_stamp="$wheels/.requirements"
+wheel_pins="confluent-kafka==2.6.1 jsonschema==4.23.0 ag-ui-protocol==1.0.0 setuptools==75.8.0"
+if [[ "$(cat "$wheel_stamp" 2>/dev/null)" != "$wheel_pins" ]]; then
+  # shellcheck disable=SC2086
+  "$root/.venv/bin/pip" download -q --disable-pip-version-check -d "$wheels" $wheel_pins
+  echo "$wheel_pins" >"$wheel_stamp"
+fi
+
 # The benchmark's Node.js baseline: its pinned packages, when the lock file changed.
 baseline="$root/bench/baselines/node-bridge"
 if [[ ! -f "$baseline/node_modules/.package-lock.json" || "$baseline/package-lock.json" -nt "$baseline/node_modules/.package-lock.json" ]]; then
@@ -87,8 +99,10 @@ for dir in "$root/clients/js" "$root/tests/browser"; do
   fi
 done
 
-# Kafka broker jars, cached outside the repository.
+# Kafka broker jars, cached outside the repository: 3.9.1 for the tests and the demo, and the
+# newest 4.x for the version matrix (ctest -L kafka4).
 "$root/scripts/kafka.sh" fetch
+KAFKA_VERSION=4.4.0 "$root/scripts/kafka.sh" fetch
 
 # Producer examples: fetch and build them here, so the tests only run them. Each step is
 # skipped, or incremental, when nothing changed. (Python's example uses the emitter installed

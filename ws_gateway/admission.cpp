@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 namespace bridge::gateway {
@@ -55,6 +57,16 @@ int parse_address(std::string_view text, std::array<unsigned char, 16>& bytes) {
     if (inet_pton(AF_INET, s.c_str(), bytes.data()) == 1) return AF_INET;
     if (inet_pton(AF_INET6, s.c_str(), bytes.data()) == 1) return AF_INET6;
     return 0;
+}
+
+// As parse_address, but an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 one.
+int parse_client(std::string_view text, std::array<unsigned char, 16>& bytes) {
+    const int family = parse_address(text, bytes);
+    static constexpr unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (family != AF_INET6 || std::memcmp(bytes.data(), mapped, sizeof mapped) != 0) return family;
+    std::memmove(bytes.data(), bytes.data() + 12, 4);
+    std::fill(bytes.begin() + 4, bytes.end(), 0);
+    return AF_INET;
 }
 
 }  // namespace
@@ -110,7 +122,7 @@ proxy_list::proxy_list(const std::vector<std::string>& entries) {
 
 bool proxy_list::contains(std::string_view address) const {
     std::array<unsigned char, 16> bytes;
-    const int family = parse_address(address, bytes);
+    const int family = parse_client(address, bytes);
     if (family == 0) return false;
     for (const auto& r : ranges_) {
         if (r.family != family) continue;
@@ -138,22 +150,51 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
     return nearest;
 }
 
-address_limits::address_limits(std::size_t per_address) : counts_(std::make_shared<counts>()) {
-    counts_->limit = per_address;
+std::string address_key(std::string_view address, unsigned ipv6_prefix) {
+    std::array<unsigned char, 16> bytes;
+    const int family = parse_client(address, bytes);
+    if (family == 0) return std::string(address);
+    if (family == AF_INET6 && ipv6_prefix < 128) {
+        const unsigned whole = ipv6_prefix / 8, rest = ipv6_prefix % 8;
+        if (rest) bytes[whole] &= static_cast<unsigned char>(0xFF << (8 - rest));
+        std::fill(bytes.begin() + whole + (rest ? 1 : 0), bytes.end(), 0);
+    }
+    char text[INET6_ADDRSTRLEN];
+    if (!inet_ntop(family, bytes.data(), text, sizeof text)) return std::string(address);
+    std::string key(text);
+    if (family == AF_INET6 && ipv6_prefix < 128) key += "/" + std::to_string(ipv6_prefix);
+    return key;
 }
 
-address_limits::ticket address_limits::acquire(const std::string& address) {
+address_limits::address_limits(std::size_t per_address, std::size_t total) : counts_(std::make_shared<counts>()) {
+    counts_->limit = per_address;
+    counts_->total_limit = total;
+}
+
+address_limits::ticket address_limits::acquire(const std::string& address, full* why) {
     ticket t;
+    if (why) *why = full::none;
     std::lock_guard<std::mutex> lock(counts_->mutex);
+    if (counts_->total >= counts_->total_limit) {
+        if (why) *why = full::total;
+        return t;
+    }
     auto& n = counts_->by_address[address];
     if (n >= counts_->limit) {
         if (n == 0) counts_->by_address.erase(address);
+        if (why) *why = full::address;
         return t;
     }
     ++n;
+    ++counts_->total;
     t.counts_ = counts_;
     t.address_ = address;
     return t;
+}
+
+std::size_t address_limits::total() const {
+    std::lock_guard<std::mutex> lock(counts_->mutex);
+    return counts_->total;
 }
 
 std::size_t address_limits::count(const std::string& address) const {
@@ -167,6 +208,7 @@ void address_limits::ticket::release() noexcept {
     std::lock_guard<std::mutex> lock(counts_->mutex);
     const auto it = counts_->by_address.find(address_);
     if (it != counts_->by_address.end() && --it->second == 0) counts_->by_address.erase(it);
+    --counts_->total;
     counts_.reset();
 }
 
@@ -180,5 +222,28 @@ address_limits::ticket& address_limits::ticket::operator=(ticket&& other) noexce
 }
 
 address_limits::ticket::~ticket() { release(); }
+
+connection_rate::connection_rate(double rate, double burst, std::size_t max_addresses)
+    : rate_(rate), burst_(burst), max_addresses_(max_addresses) {}
+
+bool connection_rate::take(const std::string& address, int64_t now_ms) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = buckets_.find(address);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= max_addresses_ && now_ms - last_prune_ms_ >= 1000) {
+            last_prune_ms_ = now_ms;
+            for (auto b = buckets_.begin(); b != buckets_.end();)
+                b = b->second.full_at(now_ms, rate_, burst_) ? buckets_.erase(b) : std::next(b);
+        }
+        if (buckets_.size() >= max_addresses_) return true;  // too many at once to count: let it pass
+        it = buckets_.emplace(address, token_bucket{}).first;
+    }
+    return it->second.take(now_ms, rate_, burst_);
+}
+
+std::size_t connection_rate::tracked() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return buckets_.size();
+}
 
 }  // namespace bridge::gateway

@@ -48,6 +48,8 @@ gateway::impl::impl(gateway_config c, jwt_verifier v, gateway_hooks h)
       origins(config.allowed_origins),
       proxies(config.trusted_proxies),
       per_address(config.max_connections_per_address),
+      connection_rates(config.address_connections_per_second, config.address_connection_burst),
+      pending_auth(config.max_pending_auth_per_address, config.max_pending_auth),
       registry(config.max_sockets_per_user) {
     if (config.io_threads == 0) config.io_threads = std::max(1u, std::thread::hardware_concurrency());
     for (std::size_t i = 0; i < config.io_threads; ++i) shards.push_back(std::make_unique<shard>(*this, i));
@@ -151,13 +153,16 @@ void gateway::shard::accept_public() {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
         if (ec) return accept_later(ec, &shard::accept_public);
         accept_public();
-        // A direct peer (not a trusted proxy) is held to its cap from the first byte.
+        // A direct peer (not a trusted proxy) is held to its rate and cap from the first byte.
         address_limits::ticket place;
         const std::string address = peer_of(peer);
         if (!proxies.contains(address)) {
-            place = per_address.acquire(address);
+            const std::string key = worker.address_key_of(address);
+            const bool in_rate = worker.connection_rates.take(key, now_ms());
+            if (in_rate) place = per_address.acquire(key);
             if (!place.held()) {
-                ++metrics.refused[static_cast<std::size_t>(refusal_reason::address_limit)];
+                ++metrics.refused[static_cast<std::size_t>(in_rate ? refusal_reason::address_limit
+                                                                   : refusal_reason::connection_rate)];
                 return;  // closed as `peer` goes
             }
         }
@@ -248,7 +253,14 @@ bool gateway::shard::on_validate(connection_hdl h) {
         return refuse(refusal_reason::origin, websocketpp::http::status_code::forbidden, "origin not allowed\n");
     // Behind a trusted proxy, the client is known only now, from X-Forwarded-For.
     if (!con->address_ticket.held()) {
-        con->address_ticket = per_address.acquire(client_address(peer_of(con->get_raw_socket()), con->get_request_header("X-Forwarded-For"), proxies));
+        const std::string key = worker.address_key_of(
+            client_address(peer_of(con->get_raw_socket()), con->get_request_header("X-Forwarded-For"), proxies));
+        if (!worker.connection_rates.take(key, now_ms())) {
+            con->append_header("Retry-After", "1");
+            return refuse(refusal_reason::connection_rate, websocketpp::http::status_code::too_many_requests,
+                          "too many new connections from this address\n");
+        }
+        con->address_ticket = per_address.acquire(key);
         if (!con->address_ticket.held())
             return refuse(refusal_reason::address_limit, websocketpp::http::status_code::too_many_requests,
                           "too many connections from this address\n");
@@ -259,16 +271,21 @@ bool gateway::shard::on_validate(connection_hdl h) {
         return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                       "bad access_token parameter\n");
     // No token: a browser that authenticates with its first message. Its refusals come
-    // after the upgrade, as close codes it can read; until then it holds no place.
+    // after the upgrade, as close codes it can read; until then it holds a place in the
+    // pool of sockets waiting for auth only, not under --max-sockets.
     if (given == param_status::absent) {
         if (!read_replay_params(con))
             return refuse(refusal_reason::bad_request, websocketpp::http::status_code::bad_request,
                           "bad resume, since or run_id parameter\n");
-        if (draining || worker.pending_auth.fetch_add(1) >= config.max_pending_auth) {
-            if (!draining) --worker.pending_auth;
+        if (draining) return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
+        // A share of the pool per client address, so a few addresses cannot hold all of it.
+        address_limits::full full;
+        con->auth_place = worker.pending_auth.acquire(con->address_ticket.address(), &full);
+        if (full == address_limits::full::address)
+            return refuse(refusal_reason::pending_auth_limit, websocketpp::http::status_code::too_many_requests,
+                          "too many connections awaiting auth from this address\n");
+        if (full == address_limits::full::total)
             return refuse(refusal_reason::unavailable, websocketpp::http::status_code::service_unavailable, "");
-        }
-        con->awaiting_auth = true;
         return true;
     }
     // A worker that does not read Kafka yet (starting, or the broker is away) takes no new
@@ -390,10 +407,13 @@ void gateway::shard::on_open(connection_hdl h) {
     next_socket_id += worker.shards.size();
     // A socket closed now gives its place back in on_end.
     if (draining) return close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
-    if (con->awaiting_auth) {
+    if (con->awaiting_auth()) {
         ++metrics.sockets_awaiting_auth;
-        con->auth_deadline_ms = now_ms() + config.auth_timeout_ms;
         awaiting.emplace(con->id, h);
+        con->set_max_message_size(std::max(config.max_inbound_bytes, auth_message_bytes));
+        con->auth_deadline = con->set_timer(config.auth_timeout_ms, [this, h](const std::error_code& e) {
+            if (!e) auth_timed_out(h);  // else cancelled: it authenticated or ended
+        });
         return;
     }
     join(con, h);
@@ -422,11 +442,25 @@ void gateway::shard::close_elsewhere(const socket_registry::member& m, uint16_t 
     asio::post(owner.io, [&owner, h = m.socket, code, why, reason] { owner.close_socket(h, code, why, reason); });
 }
 
+void gateway::shard::stop_awaiting(const connection_ptr& con) {
+    if (!con->awaiting_auth()) return;
+    con->auth_place = {};
+    if (awaiting.erase(con->id)) --metrics.sockets_awaiting_auth;  // only open sockets wait there
+    con->set_max_message_size(config.max_inbound_bytes);
+    if (con->auth_deadline) con->auth_deadline->cancel();
+    con->auth_deadline.reset();
+}
+
+void gateway::shard::auth_timed_out(connection_hdl h) {
+    std::error_code ec;
+    auto con = server.get_con_from_hdl(h, ec);
+    if (ec || !con->awaiting_auth()) return;
+    stop_awaiting(con);
+    close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
+}
+
 void gateway::shard::authenticate(const connection_ptr& con, connection_hdl h, const client_message& request) {
-    con->awaiting_auth = false;
-    --worker.pending_auth;
-    --metrics.sockets_awaiting_auth;
-    awaiting.erase(con->id);
+    stop_awaiting(con);
     if (request.what != client_message::kind::auth)
         return close_socket(h, close_bad_request,
                             request.what == client_message::kind::invalid ? "bad request: " + request.error
@@ -479,14 +513,7 @@ void gateway::shard::on_end(connection_hdl h, disconnect_reason fallback) {
     if (ec) return;
     if (con->validated) worker.release_place();  // a validated upgrade that never opened
     con->validated = false;
-    if (con->awaiting_auth) {
-        con->awaiting_auth = false;
-        --worker.pending_auth;
-        if (con->opened) {
-            --metrics.sockets_awaiting_auth;
-            awaiting.erase(con->id);
-        }
-    }
+    stop_awaiting(con);
     if (!con->opened) return;
     con->opened = false;
     if (con->catching_up) stop_replay(con->id);
@@ -513,7 +540,7 @@ void gateway::shard::on_message(connection_hdl h, server_type::message_ptr m) {
         request = parse_client_message(m->get_payload());
     else
         request.error = "binary messages are not accepted";
-    if (con->awaiting_auth) return authenticate(con, h, request);
+    if (con->awaiting_auth()) return authenticate(con, h, request);
     std::string reply;
     switch (request.what) {
         case client_message::kind::auth:
@@ -555,8 +582,12 @@ void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::st
     con->reason = reason;
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
-    // A client that does not read may never take the close frame: its socket is reset then.
-    if (code == close_slow_reader || code == close_pong_timeout) con->set_close_handshake_timeout(unread_close_timeout_ms);
+    // Never authenticated (no user): no 5 s wait for the client's close frame. A client that
+    // does not read may never take the close frame: its socket is reset then.
+    if (con->user.empty())
+        con->set_close_handshake_timeout(unauthenticated_close_ms);
+    else if (code == close_slow_reader || code == close_pong_timeout)
+        con->set_close_handshake_timeout(unread_close_timeout_ms);
     con->reset_if_unread();
     con->close(code, why, ec);
 }
@@ -636,28 +667,18 @@ void gateway::shard::tick() {
         if (ping) con->ping("", ec);
     });
     for (const auto& h : expired) close_socket(h, close_token_expired, "token expired", disconnect_reason::token_expired);
-    // Sockets that never sent their auth message.
-    std::vector<connection_hdl> late;
-    const int64_t now = now_ms();
-    for (const auto& [id, h] : awaiting) {
-        std::error_code ec;
-        auto con = server.get_con_from_hdl(h, ec);
-        if (!ec && con->auth_deadline_ms <= now) late.push_back(h);
-    }
-    for (const auto& h : late)
-        close_socket(h, close_auth_timeout, "no auth message in time: reconnect", disconnect_reason::auth_timeout);
 }
 
 void gateway::shard::begin_drain() {
     if (draining) return;
     draining = true;
-    if (index == 0) spdlog::info("draining: closing {} sockets", registry.socket_count());
     tick_timer.cancel();
     std::error_code ec;
     acceptor.close(ec);
     std::vector<connection_hdl> all;
     registry.for_each(index, [&](const connection_hdl& h) { all.push_back(h); });
     for (const auto& [id, h] : awaiting) all.push_back(h);
+    spdlog::info("draining: io thread {} closing {} sockets", index, all.size());
     for (const auto& h : all) close_socket(h, websocketpp::close::status::going_away, "shutting down", disconnect_reason::shutdown);
     if (metrics.sockets_open == 0) return finish();
     drain_timer.expires_after(std::chrono::milliseconds(config.drain_timeout_ms));

@@ -26,11 +26,15 @@ struct gateway_config {
     uint16_t admin_port = 9091;
     std::vector<std::string> allowed_origins;  // empty: any Origin may open sockets
     std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For names the client
+    unsigned ipv6_prefix = 64;                 // IPv6 clients are counted per network of this prefix
     std::size_t max_connections_per_address = 256;
+    double address_connections_per_second = 20;  // new connections per client address, on average
+    double address_connection_burst = 256;       // and at once; past it closed, or HTTP 429
     double client_messages_per_second = 10;
     double client_message_burst = 50;
     long auth_timeout_ms = 5000;          // a socket opened without a token must auth by then (4408)
     std::size_t max_pending_auth = 1024;  // such sockets waiting at once; past it HTTP 503
+    std::size_t max_pending_auth_per_address = 32;  // of those, from one client address; past it HTTP 429
     // Native TLS (wss://) on the public listener when both are set: PEM files.
     std::string tls_cert_file;
     std::string tls_key_file;

@@ -40,6 +40,15 @@ inline constexpr uint16_t close_unauthorized = 4401;  // get a new token
 inline constexpr uint16_t close_auth_timeout = 4408;  // retry
 inline constexpr uint16_t close_unavailable = 4503;   // retry later
 
+// A socket that never authenticated is not owed a close handshake: its close frame goes out
+// and its connection ends this long after, answered or not (else websocketpp waits 5 s).
+inline constexpr long unauthenticated_close_ms = 250;
+
+// The first message of a socket opened without a token may be this long: a token as long as
+// the Authorization header may carry, a resume cursor (512) and the rest. Later messages are
+// held to --max-inbound-bytes.
+inline constexpr std::size_t auth_message_bytes = max_token_bytes + 1024;
+
 // Connection lifecycle log lines a worker writes at most per second (a storm is summed up).
 inline constexpr int lifecycle_logs_per_second = 20;
 
@@ -108,10 +117,10 @@ struct socket_state {
     std::string thread_filter;  // empty: every thread
     int64_t token_expires_at = 0;
     address_limits::ticket address_ticket;  // its place under --max-connections-per-address
+    address_limits::ticket auth_place;      // upgraded without a token: its place under --max-pending-auth
     token_bucket messages;                  // client messages allowed
     bool validated = false;  // counted in gateway's pending handshakes until it opens or fails
-    bool awaiting_auth = false;  // upgraded without a token: its first message must be auth
-    int64_t auth_deadline_ms = 0;
+    std::shared_ptr<asio::steady_timer> auth_deadline;  // while it awaits auth: --auth-timeout-ms
     bool opened = false;
     bool registered = false;
     bool closing = false;
@@ -132,6 +141,9 @@ struct socket_state {
     // After the replay: per partition, the last offset it read. The live reader may still be
     // behind it; its records up to there were replayed and are dropped on this socket.
     std::vector<consumers::splice_point> splice;
+
+    // Upgraded without a token and not authenticated yet: its first message must be auth.
+    bool awaiting_auth() const { return auth_place.held(); }
 
     // Whether an event of this thread passes the socket's subscription.
     bool takes(const std::string& thread_id) const { return thread_filter.empty() || thread_filter == thread_id; }
@@ -199,9 +211,10 @@ struct gateway::impl {
     origin_list origins;
     proxy_list proxies;
     address_limits per_address;
+    connection_rate connection_rates;  // new connections per client address
+    address_limits pending_auth;       // upgrades without a token, not yet authenticated
     socket_registry registry;
     std::atomic<std::size_t> handshakes{0};    // upgrades validated (or authenticating), not yet open
-    std::atomic<std::size_t> pending_auth{0};  // upgrades without a token, not yet authenticated
     // Frames are built on the reading threads, outside any connection.
     std::shared_ptr<ws_config::con_msg_manager_type> framing_messages =
         std::make_shared<ws_config::con_msg_manager_type>();
@@ -211,6 +224,9 @@ struct gateway::impl {
 
     // The shard that owns a socket id (ids are dealt so that id - 1 = shard index, modulo).
     shard& owner_of(uint64_t socket_id) { return *shards[(socket_id - 1) % shards.size()]; }
+
+    // The key a client address is counted under (IPv6 grouped by --ipv6-prefix).
+    std::string address_key_of(std::string_view address) const { return address_key(address, config.ipv6_prefix); }
 
     // Takes one place under --max-sockets for a socket about to open; false if none is left.
     // The caller gives it back (release_place) once the socket has joined the registry or failed.
@@ -371,6 +387,14 @@ struct gateway::shard {
 
     // The first message of a socket opened without a token: auth, or a readable refusal.
     void authenticate(const connection_ptr& con, connection_hdl h, const client_message& request);
+
+    // The socket waits for its auth message no longer (it sent one, timed out or ended): it
+    // gives its place under --max-pending-auth back and later messages are held to
+    // --max-inbound-bytes.
+    void stop_awaiting(const connection_ptr& con);
+
+    // --auth-timeout-ms passed without an auth message: the place goes back now, then 4408.
+    void auth_timed_out(connection_hdl h);
 
     // A later auth message: a fresh token for the same user extends the socket's life.
     std::string renew_token(const connection_ptr& con, const client_message& request);

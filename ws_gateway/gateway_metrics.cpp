@@ -53,6 +53,8 @@ std::string_view to_string(refusal_reason r) {
         case refusal_reason::version: return "version";
         case refusal_reason::bad_request: return "bad_request";
         case refusal_reason::unavailable: return "unavailable";
+        case refusal_reason::connection_rate: return "connection_rate";
+        case refusal_reason::pending_auth_limit: return "pending_auth_limit";
     }
     return "unknown";
 }

@@ -23,8 +23,8 @@ std::string_view to_string(disconnect_reason r);
 
 // Why an upgrade or request was refused before a socket opened (auth failures apart); the
 // label of bridge_requests_refused_total.
-enum class refusal_reason { origin, address_limit, version, bad_request, unavailable };
-constexpr std::size_t refusal_reason_count = 5;
+enum class refusal_reason { origin, address_limit, version, bad_request, unavailable, connection_rate, pending_auth_limit };
+constexpr std::size_t refusal_reason_count = 7;
 std::string_view to_string(refusal_reason r);
 
 // The five critical event types have their own label; every other type counts as "other".

@@ -20,7 +20,6 @@ namespace {
 
 using rapidjson::Value;
 
-constexpr std::size_t max_token_bytes = 8 * 1024;
 constexpr std::size_t min_hs256_secret = 32;
 constexpr int min_rsa_bits = 2048;
 constexpr unsigned json_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;

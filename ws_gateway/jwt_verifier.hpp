@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -7,6 +8,9 @@
 struct evp_pkey_st;
 
 namespace bridge::gateway {
+
+// Longer tokens are refused (malformed), wherever they come from.
+inline constexpr std::size_t max_token_bytes = 8 * 1024;
 
 // Why a token was refused; `none` means accepted.
 enum class auth_error { none, missing, malformed, alg, signature, expired, not_yet_valid, issuer, audience, subject };

@@ -6,11 +6,17 @@ const fragment = new URLSearchParams(location.hash.slice(1));
 const token = fragment.get("token");
 const wsUrl = params.get("ws") || `${location.protocol === "https:" ? "wss" : "ws"}://${location.hostname || "127.0.0.1"}:8080/ws`;
 const thread = params.get("thread");
+// The page stays bounded: the last `runs` runs in full (default 5), older ones folded into
+// one line each (the last FOLDED_MAX of them), the last SEEN_MAX events kept in `seen`.
+const shownRuns = Math.max(1, Number(params.get("runs")) || 5);
+const FOLDED_MAX = 50;
+const SEEN_MAX = 2000;
 
 const $ = (id) => document.getElementById(id);
-const runs = new Map();   // run_id -> {root, list, tools: Map(call_id -> li), started ts}
-const seen = [];          // events in the order shown: {id, type, run_id, payload}; read by the browser tests
-window.demo = { seen, state: "idle", notices: [] };
+const runs = new Map();   // run_id -> {root, list, tools: Map(call_id -> li), texts}, newest last
+const folded = new Set(); // run ids folded away: their late events are counted, not drawn
+const seen = [];          // the last SEEN_MAX events shown: {id, type, run_id, payload}; read by the browser tests
+window.demo = { seen, total: 0, state: "idle", notices: [] };
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -35,6 +41,8 @@ function notice(text, kind = "error") {
   box.className = kind;
   box.hidden = false;
   window.demo.notices.push(text);
+  // An error means nothing is coming: do not promise a run under it.
+  if (kind === "error" && $("empty")) $("empty").textContent = "Not connected: no agent runs to show.";
 }
 
 function setState(state, detail = "") {
@@ -45,23 +53,60 @@ function setState(state, detail = "") {
   window.demo.state = state;
 }
 
+// A run's card, made by its first event. A run whose start is older than what the page was
+// sent (the last minute on opening) says so in its title instead of showing a bare id.
 function runCard(event) {
   let run = runs.get(event.run_id);
   if (run) return run;
   $("empty")?.remove();
+  const startsHere = event.type === "agent_started" || event.type === "RUN_STARTED";
   const root = el("section", "run");
   root.dataset.run = event.run_id;
   const title = el("h2");
-  const name = el("span", "agent", event.run_id);
+  const name = el("span", "agent", startsHere ? "agent run" : "agent run (started before this page)");
   const outcome = el("span", "outcome", "running");
   title.append(name, outcome);
   const meta = el("div", "meta", `run ${event.run_id} · thread ${event.thread_id}`);
   const list = el("ol", "timeline");
   root.append(title, meta, list);
+  if (!startsHere) {
+    root.classList.add("partial");
+    list.append(el("li", "earlier", "its first events came before the page's window (the last minute when it opened)"));
+  }
   $("runs").prepend(root);
   run = { root, name, outcome, meta, list, tools: new Map(), texts: new Map() };
   runs.set(event.run_id, run);
+  foldOlderRuns();
   return run;
+}
+
+// Beyond `shownRuns` cards, the oldest becomes one line under "earlier runs".
+function foldOlderRuns() {
+  while (runs.size > shownRuns) {
+    const [runId, run] = runs.entries().next().value;
+    runs.delete(runId);
+    folded.add(runId);
+    run.root.remove();
+    const older = $("older") ?? makeOlder();
+    const line = el("li", "", `${run.name.textContent} · ${run.outcome.textContent} · run ${runId}`);
+    older.list.prepend(line);
+    while (older.list.children.length > FOLDED_MAX) older.list.lastElementChild.remove();
+    older.count += 1;
+    older.summary.textContent = `${older.count} earlier run${older.count === 1 ? "" : "s"}` +
+      (older.count > FOLDED_MAX ? ` (the last ${FOLDED_MAX} listed)` : "");
+  }
+  while (folded.size > 10 * FOLDED_MAX) folded.delete(folded.values().next().value);
+}
+
+function makeOlder() {
+  const box = el("details", "older");
+  box.id = "older";
+  const summary = el("summary");
+  const list = el("ul");
+  box.append(summary, list);
+  $("runs").append(box);
+  Object.assign(box, { summary, list, count: 0 });
+  return box;
 }
 
 function entry(run, event, className, kind, detail) {
@@ -77,11 +122,14 @@ function entry(run, event, className, kind, detail) {
 }
 
 function show(event) {
+  window.demo.total += 1;
+  $("counts").textContent = `${window.demo.total} events`;
+  if (folded.has(event.run_id)) return;  // a late event of a run folded away
   const run = runCard(event);
   const p = event.payload ?? {};
   switch (event.type) {
     case "agent_started":
-      run.name.textContent = p.agent;
+      run.name.textContent = p.agent ?? "agent run";
       run.meta.textContent = `run ${event.run_id} · thread ${event.thread_id}${p.model ? " · model " + p.model : ""}`;
       entry(run, event, "agent_started", "started", short(p.input));
       break;
@@ -118,7 +166,7 @@ function show(event) {
       if (!showAgUi(run, event, p)) entry(run, event, "custom", event.type, short(p.payload ?? p));
   }
   seen.push({ id: event.id, type: event.type, run_id: event.run_id, payload: p });
-  $("counts").textContent = `${seen.length} events`;
+  if (seen.length > SEEN_MAX) seen.splice(0, seen.length - SEEN_MAX);
 }
 
 // AG-UI events published as they are (envelope type = the AG-UI type, payload = the event):

@@ -179,6 +179,7 @@ def test_page_renders_a_full_run(kafka, site, page, workers):
     assert "web_search" in card and "ok in 120 ms" in card
     assert re.search(r"ok · 450 ms", card), card
     assert page.eval("document.getElementById('state').dataset.state") == "open"
+    assert page.eval("document.getElementById('state').textContent") == "open"  # a first visit: not "resumed"
     page.screenshot("full_run")
 
 
@@ -213,7 +214,38 @@ def test_page_resumes_across_a_killed_worker(kafka, site, page, workers):
     assert page.eval("document.querySelectorAll('li[data-id]').length") == 12  # tool_completed joins its call
     assert page.eval("document.querySelectorAll('section.run').length") == 3
     assert page.eval("window.demo.state") == "open"
+    assert page.eval("document.getElementById('state').textContent") == "open · resumed"
     page.screenshot("resumed_after_kill")
+
+
+def test_page_stays_bounded_and_cards_say_where_a_run_began(kafka, site, page, workers):
+    """The last `runs` runs in full, older ones folded one line each; a run whose start the
+    page never got says so in its title."""
+    topic = kafka.create_topic(1)
+    worker = workers(topic, it.free_port())
+    user = "hal-" + uuid.uuid4().hex[:6]
+    page.call(op="goto", url=f"{site}/demo/?ws={worker.url}&runs=2#token={it.make_token(user)}")
+    page.wait_for("window.demo.state === 'open'", what="the page to connect")
+
+    produce(kafka, topic, agent_run(user, "run-0", 0)[2:] + agent_run(user, "run-1", 5))  # run-0 began earlier
+    page.wait_for("window.demo.total >= 8", what="the first two runs")
+    partial = page.eval("document.querySelector('section.run[data-run=\"run-0\"]').innerText")
+    assert "started before this page" in partial and "came before the page's window" in partial, partial
+    assert "ok · 450 ms" in partial, partial
+    page.screenshot("partial_run")
+
+    for n in range(2, 6):
+        produce(kafka, topic, agent_run(user, f"run-{n}", 5 * n))
+    page.wait_for("window.demo.total >= 28", what="six runs")
+    time.sleep(0.3)
+    cards = page.eval("[...document.querySelectorAll('section.run')].map((s) => s.dataset.run)")
+    assert cards == ["run-5", "run-4"], cards
+    assert page.eval("document.querySelector('#older summary').textContent") == "4 earlier runs"
+    folded = page.eval("[...document.querySelectorAll('#older li')].map((li) => li.textContent)")
+    assert folded[0] == "research-assistant · ok · 450 ms · run run-3", folded
+    assert folded[-1].startswith("agent run (started before this page) · ok"), folded
+    assert page.eval("document.getElementById('counts').textContent") == "28 events"
+    page.screenshot("bounded_page")
 
 
 def test_page_with_a_bad_token_says_so_and_stops(kafka, site, page, workers):
@@ -227,6 +259,7 @@ def test_page_with_a_bad_token_says_so_and_stops(kafka, site, page, workers):
     time.sleep(3)  # no retry with the same token
     assert worker.metric("bridge_auth_failures_total", reason="signature") == 1
     assert page.eval("window.demo.state") == "closed"
+    assert page.eval("document.getElementById('empty').textContent") == "Not connected: no agent runs to show."
     page.screenshot("bad_token")
 
 

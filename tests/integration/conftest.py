@@ -85,8 +85,9 @@ class Bridge:
     """A bridge worker process on a free port."""
 
     def __init__(self, topic, brokers=BROKERS, **flags):
+        flags = {"metadata_refresh_ms": 500, "log_level": "info", **flags}  # a test's flags win
         args = [BRIDGE_BIN, "--brokers", brokers, "--topics", topic, "--listen", "127.0.0.1:0",
-                "--admin-listen", "127.0.0.1:0", "--metadata-refresh-ms", "500", "--log-level", "info"]
+                "--admin-listen", "127.0.0.1:0"]
         env = dict(os.environ)
         if flags.get("jwt_alg") != "RS256":  # RS256 takes a public key only
             env["BRIDGE_JWT_SECRET"] = SECRET

@@ -23,6 +23,7 @@ class ResumingClient:
         self.first_connect_ms = None
         self.ids = set()          # every id seen, over all connections
         self.events = []          # deduplicated, in arrival order
+        self.arrived_ms = []      # wall-clock arrival time of each of self.events
         self.duplicates_within = 0  # an id seen twice on one connection: must stay 0
         self.duplicates_across = 0  # an id seen again after a reconnect: allowed, removed by dedupe
         self.connections = 0
@@ -90,6 +91,7 @@ class ResumingClient:
                 else:
                     self.ids.add(fid)
                     self.events.append(frame)
+                    self.arrived_ms.append(time.time() * 1000)
                 self.last_id = fid
         except ConnectionClosed:
             pass

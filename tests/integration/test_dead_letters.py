@@ -12,9 +12,9 @@ from confluent_kafka.admin import NewTopic
 from conftest import BRIDGE_BIN, BROKERS, envelope, open_socket, receive_events
 
 
-def read_all(topic, expect, timeout=30):
+def read_all(topic, expect, timeout=30, brokers=BROKERS):
     """Every record of a topic, waiting until `expect` arrived or the timeout passed."""
-    c = Consumer({"bootstrap.servers": BROKERS, "group.id": "t-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
+    c = Consumer({"bootstrap.servers": brokers, "group.id": "t-" + uuid.uuid4().hex, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     c.subscribe([topic])
     records, deadline = [], time.time() + timeout
@@ -101,6 +101,7 @@ def test_bridge_produce_sends_valid_events_and_refuses_invalid_ones(kafka, bridg
     assert ok.returncode == 0 and ok.stdout.strip() == frames[0]["id"]
     assert frames[0]["payload"] == {"tool": "search", "input": {"q": "x"}}
     assert missing.returncode == 2 and "invalid event: schema" in missing.stderr
+    assert 'required at #, missing "status")' in missing.stderr, missing.stderr  # the field, not only "required at #"
     assert not_object.returncode == 2 and "not a JSON object" in not_object.stderr
     assert mismatch.returncode == 2 and "key_mismatch" in mismatch.stderr
     assert piped.returncode == 0 and frames[1]["type"] == "custom_step"

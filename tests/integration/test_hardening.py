@@ -488,7 +488,7 @@ def test_out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning(kafka
         return real_popen(*args, **kwargs)
 
     monkeypatch.setattr(conftest.subprocess, "Popen", limited)
-    bridge = bridge_factory(topic, max_connections_per_address=100000)
+    bridge = bridge_factory(topic, max_connections_per_address=100000, address_connection_burst=100000)
     monkeypatch.setattr(conftest.subprocess, "Popen", real_popen)
     flood = []
     for _ in range(200):
@@ -508,3 +508,213 @@ def test_out_of_file_descriptors_the_accept_loop_waits_instead_of_spinning(kafka
         await ws.close()
 
     asyncio.run(run())
+
+
+# 9. The pool of sockets waiting for their auth message, and client addresses.
+
+async def silent_socket(port, address="127.0.0.1", forwarded=None):
+    """An upgrade with no token that then never speaks, nor answers a close frame.
+
+    Returns the stream pair once the worker answers 101; None if it refuses."""
+    extra = (f"X-Forwarded-For: {forwarded}",) if forwarded else ()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+        writer.write(upgrade("/ws", *V13, *extra))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    except (OSError, asyncio.IncompleteReadError, TimeoutError):
+        return None  # a direct peer refused at accept is closed without an answer
+    if head.startswith(b"HTTP/1.1 101"):
+        return reader, writer
+    writer.close()
+    return None
+
+
+async def browser_login(bridge, user, address="127.0.0.1", forwarded=None):
+    """A page's login: open without a token, send the auth message. True once authenticated."""
+    headers = {"X-Forwarded-For": forwarded} if forwarded else None
+    try:
+        ws = await connect(bridge.url, local_addr=(address, 0), additional_headers=headers, open_timeout=5)
+    except (OSError, InvalidStatus, ConnectionClosed, EOFError, TimeoutError):
+        return False
+    try:
+        await ws.send(json.dumps({"action": "auth", "token": make_token(user)}))
+        return json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "authenticated"
+    except (ConnectionClosed, TimeoutError):
+        return False
+    finally:
+        await ws.close()
+
+
+@pytest.mark.parametrize("via", ["direct", "proxy"])
+def test_an_attacker_holding_every_pending_place_it_can_leaves_browser_logins_succeeding(kafka, bridge_factory, via):
+    topic = kafka.create_topic(1)
+    proxy = {"trusted_proxies": "127.0.0.1/32"} if via == "proxy" else {}
+    bridge = bridge_factory(topic, max_pending_auth=12, max_pending_auth_per_address=3, auth_timeout_ms=1500, **proxy)
+
+    def origin(network, i):
+        """(source address, X-Forwarded-For) of client i: its own address, or one the proxy names."""
+        return ("127.0.0.1", f"{network}.{i}") if via == "proxy" else (f"127.0.0.{i}", None)
+
+    async def hold_one(address, forwarded, stop):
+        # One attacker connection: a silent socket, held until the worker ends it, then again.
+        while not stop.is_set():
+            held = await silent_socket(bridge.port, address, forwarded)
+            if held is None:
+                await asyncio.sleep(0.2)
+                continue
+            reader, writer = held
+            eof = asyncio.ensure_future(reader.read(-1))
+            await asyncio.wait([eof, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+            eof.cancel()
+            writer.close()
+
+    async def run():
+        stop = asyncio.Event()
+        # Three attacker addresses, each trying for twice its share: 9 of the 12 places at most.
+        attack = [asyncio.ensure_future(hold_one(*origin("198.51.100", 2 + i % 3), stop)) for i in range(18)]
+        deadline = time.monotonic() + 15
+        while bridge.metric("bridge_sockets_awaiting_auth") < 9 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert bridge.metric("bridge_sockets_awaiting_auth") == 9, "the attacker never held its share"
+        # Logins from 20 other addresses over 4 s: the attacker's sockets time out and come back meanwhile.
+        logged_in = []
+        for i in range(20):
+            logged_in.append(await browser_login(bridge, f"page-{i}", *origin("203.0.113", 10 + i)))
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*attack)
+        return logged_in
+
+    logged_in = asyncio.run(run())
+    assert logged_in.count(True) == 20, logged_in
+    assert bridge.metric("bridge_requests_refused_total", reason="pending_auth_limit") > 0
+    assert bridge.metric("bridge_disconnects_total", reason="auth_timeout") > 0
+
+
+def test_a_silent_socket_gives_its_pending_place_back_as_soon_as_it_times_out(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, max_pending_auth=1, auth_timeout_ms=1000)
+
+    async def run():
+        silent = await silent_socket(bridge.port)
+        assert silent is not None
+        opened = time.monotonic()
+        assert await silent_socket(bridge.port) is None  # the one place is taken
+        # Poll for the place; each probe that gets it lets it go at once.
+        freed = None
+        while freed is None and time.monotonic() - opened < 12:
+            await asyncio.sleep(0.1)
+            probe = await silent_socket(bridge.port)
+            if probe is not None:
+                freed = time.monotonic() - opened
+                probe[1].close()
+        # The silent socket got its close frame (4408) and then the end of its connection,
+        # although it never answered.
+        reader, writer = silent
+        async with asyncio.timeout(12):
+            rest = await reader.read(-1)
+        ended = time.monotonic() - opened
+        writer.close()
+        return freed, ended, rest
+
+    freed, ended, rest = asyncio.run(run())
+    assert rest[:1] == b"\x88" and int.from_bytes(rest[2:4], "big") == 4408, rest
+    # 1 s to time out, then the place goes back at once and the connection ends 250 ms after
+    # the close frame. Before, a silent socket kept both through the 5 s close handshake too,
+    # after a check that ran once a second: 6 to 7 s.
+    assert freed is not None and freed < 2.5, freed
+    assert ended < 2.5, ended
+    assert bridge.metric("bridge_disconnects_total", reason="auth_timeout") == 1
+
+
+def test_client_addresses_are_counted_in_one_spelling_and_ipv6_per_64(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, max_connections_per_address=2, trusted_proxies="127.0.0.0/8")
+
+    async def via(client, b=bridge):
+        headers = {"Authorization": "Bearer " + make_token("a"), "X-Forwarded-For": client}
+        try:
+            return await connect(b.url, additional_headers=headers, open_timeout=5)
+        except InvalidStatus as e:
+            return e.response.status_code
+
+    async def run():
+        held = [await via("2001:db8:0:1::1"), await via("2001:DB8:0:1:0:0:0:2")]
+        assert await via("2001:0db8:0000:0001:ffff::3") == 429  # the same /64
+        held.append(await via("2001:db8:0:2::1"))  # the next /64
+        held += [await via("198.51.100.7"), await via("::ffff:198.51.100.7")]
+        assert await via("::FFFF:c633:6407") == 429  # 198.51.100.7 once more
+        for ws in held:
+            await ws.close()
+        # Per address when the prefix is 128.
+        per_host = bridge_factory(topic, max_connections_per_address=1, trusted_proxies="127.0.0.0/8", ipv6_prefix=128)
+        hosts = [await via("2001:db8:0:1::1", per_host), await via("2001:db8:0:1::2", per_host)]
+        assert await via("2001:db8:0:1:0::1", per_host) == 429
+        for ws in hosts:
+            await ws.close()
+
+    asyncio.run(run())
+    assert bridge.metric("bridge_requests_refused_total", reason="address_limit") == 2
+
+
+def test_new_connections_per_address_are_rate_limited_directly_and_behind_a_trusted_proxy(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    limits = {"address_connections_per_second": 0.2, "address_connection_burst": 3}
+    direct = bridge_factory(topic, **limits)
+    proxied = bridge_factory(topic, trusted_proxies="127.0.0.1/32", **limits)
+
+    async def attempt(b, address="127.0.0.2", forwarded=None):
+        headers = {"Authorization": "Bearer " + make_token("r")}
+        if forwarded:
+            headers["X-Forwarded-For"] = forwarded
+        try:
+            ws = await connect(b.url, local_addr=(address, 0), additional_headers=headers, open_timeout=5)
+        except InvalidStatus as e:
+            return e.response.status_code, e.response.headers.get("Retry-After")
+        except (OSError, ConnectionClosed, EOFError, TimeoutError):
+            return "closed", None
+        await ws.close()
+        return 101, None
+
+    async def run():
+        # A burst of 3, closed each time: the rate counts connections opened, not held.
+        assert [(await attempt(direct))[0] for _ in range(3)] == [101] * 3
+        assert (await attempt(direct))[0] == "closed"  # a direct peer: closed as it is accepted
+        assert (await attempt(direct, "127.0.0.3"))[0] == 101  # another address has its own budget
+        # Through the proxy (127.0.0.1), per client it names.
+        assert [(await attempt(proxied, "127.0.0.1", "198.51.100.9"))[0] for _ in range(3)] == [101] * 3
+        assert await attempt(proxied, "127.0.0.1", "198.51.100.9") == (429, "1")
+        assert (await attempt(proxied, "127.0.0.1", "198.51.100.10"))[0] == 101
+
+    asyncio.run(run())
+    for b in (direct, proxied):
+        assert b.metric("bridge_requests_refused_total", reason="connection_rate") == 1
+        assert b.metric("bridge_requests_refused_total", reason="address_limit") == 0
+
+
+def test_a_token_as_long_as_the_header_takes_fits_the_auth_message_and_later_messages_keep_the_limit(kafka, bridge_factory):
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic)  # --max-inbound-bytes 4096
+    groups = []
+    token = make_token("big-token")
+    while len(token) < 8000:  # identity providers put group claims in tokens
+        groups.append(f"group-{len(groups):04d}-" + "x" * 20)
+        token = make_token("big-token", groups=groups)
+    assert 8000 <= len(token) <= 8192
+
+    async def run():
+        # The header path takes it.
+        header = await connect(bridge.url, additional_headers={"Authorization": "Bearer " + token})
+        await header.close()
+        # So does the first message.
+        ws = await connect(bridge.url, max_size=None)
+        await ws.send(json.dumps({"action": "auth", "token": token}))
+        assert json.loads(await ws.recv())["type"] == "authenticated"
+        kafka.produce(topic, "big-token", envelope("big-token"))
+        kafka.flush()
+        assert len(await receive_events(ws, 1)) == 1
+        # Later messages are held to --max-inbound-bytes.
+        await ws.send(json.dumps({"action": "subscribe", "thread_id": "x" * 5000}))
+        return await closed_with(ws)
+
+    assert asyncio.run(run())[0] == 1009

@@ -190,7 +190,7 @@ def test_logs_are_json_lines_without_tokens_or_payloads(kafka, bridge_factory):
 
 
 def test_a_storm_of_refusals_cannot_flood_the_log(kafka, bridge_factory):
-    bridge = bridge_factory(kafka.create_topic(1), max_connections_per_address=100000)
+    bridge = bridge_factory(kafka.create_topic(1), max_connections_per_address=100000, address_connection_burst=100000)
     forged = make_token("storm", secret="forged-secret-0123456789abcdefghijk")
 
     async def run():

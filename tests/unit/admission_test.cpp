@@ -5,8 +5,10 @@
 
 #include "ws_gateway/admission.hpp"
 
+using bridge::gateway::address_key;
 using bridge::gateway::address_limits;
 using bridge::gateway::client_address;
+using bridge::gateway::connection_rate;
 using bridge::gateway::origin_list;
 using bridge::gateway::proxy_list;
 using bridge::gateway::token_bucket;
@@ -58,6 +60,14 @@ TEST_CASE("trusted proxies: addresses and CIDR ranges, IPv4 and IPv6") {
     CHECK_THROWS_AS(proxy_list({"10.0.0.0/"}), std::invalid_argument);
 }
 
+TEST_CASE("trusted proxies match IPv4-mapped IPv6 spellings of their IPv4 addresses") {
+    const proxy_list proxies({"10.0.0.0/8"});
+    CHECK(proxies.contains("::ffff:10.1.2.3"));
+    CHECK(proxies.contains("::FFFF:10.1.2.3"));
+    CHECK_FALSE(proxies.contains("::ffff:11.0.0.1"));
+    CHECK(client_address("::ffff:10.0.0.2", "198.51.100.1", proxies) == "198.51.100.1");
+}
+
 TEST_CASE("the client address comes from X-Forwarded-For only through trusted proxies") {
     const proxy_list proxies({"10.0.0.0/8"});
     CHECK(client_address("203.0.113.5", "198.51.100.1", proxies) == "203.0.113.5");  // not a proxy: ignored
@@ -70,6 +80,68 @@ TEST_CASE("the client address comes from X-Forwarded-For only through trusted pr
     CHECK(client_address("10.0.0.2", "garbage", proxies) == "10.0.0.2");
     CHECK(client_address("10.0.0.2", "198.51.100.1, garbage", proxies) == "10.0.0.2");
     CHECK(client_address("10.0.0.2", " 2001:db8::1 ", proxies) == "2001:db8::1");
+}
+
+TEST_CASE("address keys: one spelling per address, IPv4-mapped as IPv4, IPv6 grouped by prefix") {
+    CHECK(address_key("198.51.100.7", 64) == "198.51.100.7");
+    CHECK(address_key("::ffff:198.51.100.7", 64) == "198.51.100.7");
+    CHECK(address_key("::FFFF:c633:6407", 64) == "198.51.100.7");
+    CHECK(address_key("::ffff:198.51.100.7", 128) == "198.51.100.7");
+    // Every spelling of one /64 is one key.
+    const std::string key = "2001:db8:0:1::/64";
+    CHECK(address_key("2001:db8:0:1::1", 64) == key);
+    CHECK(address_key("2001:DB8:0:1:0:0:0:1", 64) == key);
+    CHECK(address_key("2001:0db8:0000:0001:abcd:ef01:2345:6789", 64) == key);
+    CHECK(address_key("2001:db8:0:2::1", 64) != key);
+    // Other prefixes, including one that cuts a byte.
+    CHECK(address_key("2001:db8:0:1::1", 128) == "2001:db8:0:1::1");
+    CHECK(address_key("2001:DB8::0:1", 128) == "2001:db8::1");
+    CHECK(address_key("2001:db8:abcd:ffff::1", 48) == "2001:db8:abcd::/48");
+    CHECK(address_key("2001:db8:abcd:ffff::1", 60) == "2001:db8:abcd:fff0::/60");
+    CHECK(address_key("2001:db8:abcd:ffff::1", 0) == "::/0");
+    // Not an address: as it is (a peer is always one; this is only the fallback).
+    CHECK(address_key("not an address", 64) == "not an address");
+    CHECK(address_key("", 64).empty());
+}
+
+TEST_CASE("address limits: a total as well as a share per address") {
+    address_limits pool(2, 3);
+    address_limits::full why = address_limits::full::none;
+    auto a1 = pool.acquire("a", &why);
+    auto a2 = pool.acquire("a", &why);
+    CHECK(why == address_limits::full::none);
+    CHECK_FALSE(pool.acquire("a", &why).held());
+    CHECK(why == address_limits::full::address);
+    auto b1 = pool.acquire("b", &why);
+    CHECK(b1.held());
+    CHECK(pool.total() == 3);
+    CHECK_FALSE(pool.acquire("c", &why).held());
+    CHECK(why == address_limits::full::total);
+    CHECK(pool.count("c") == 0);  // a refusal leaves no entry behind
+    a1 = address_limits::ticket{};  // giving one back frees a place in the total
+    CHECK(pool.total() == 2);
+    CHECK(pool.acquire("c", &why).held());
+    CHECK(why == address_limits::full::none);
+    CHECK(pool.total() == 2);
+}
+
+TEST_CASE("connection rate: a bucket per address; full buckets are forgotten when the map is full") {
+    connection_rate rate(1, 3, 2);
+    for (int i = 0; i < 3; ++i) CHECK(rate.take("a", 10000));
+    CHECK_FALSE(rate.take("a", 10000));
+    CHECK(rate.take("b", 10000));  // another address has its own bucket
+    CHECK(rate.take("a", 11000));  // one token a second
+    CHECK_FALSE(rate.take("a", 11000));
+    CHECK(rate.tracked() == 2);
+    // Full map, and neither bucket has filled up again: "c" passes uncounted.
+    CHECK(rate.take("c", 10500));
+    CHECK(rate.tracked() == 2);
+    // Later "b" is full again: it is forgotten and "c" gets a bucket of its own.
+    CHECK(rate.take("c", 13000));
+    CHECK(rate.tracked() == 2);
+    CHECK(rate.take("c", 13000));
+    CHECK(rate.take("c", 13000));
+    CHECK_FALSE(rate.take("c", 13000));
 }
 
 TEST_CASE("address limits: tickets hold places and give them back") {
@@ -104,4 +176,7 @@ TEST_CASE("token bucket: a burst, then the rate") {
     passed = 0;
     for (int i = 0; i < 100; ++i) passed += bucket.take(100000, 10, 50);  // refilled to the burst, no more
     CHECK(passed == 50);
+    CHECK_FALSE(bucket.full_at(100000, 10, 50));
+    CHECK(bucket.full_at(105000, 10, 50));
+    CHECK_FALSE(bucket.take(99000, 10, 50));  // the clock stepped back: no tokens from it
 }

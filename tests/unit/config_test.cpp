@@ -22,7 +22,8 @@ const char* const env_names[] = {
     "BRIDGE_JWT_SECRET_FILE",  "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER",       "BRIDGE_JWT_AUDIENCE",
     "BRIDGE_JWT_LEEWAY_S",     "BRIDGE_MAX_SOCKETS_PER_USER", "BRIDGE_MAX_SOCKETS",     "BRIDGE_MAX_INBOUND_BYTES",
     "BRIDGE_SEND_BUFFER_BYTES", "BRIDGE_PING_INTERVAL_MS", "BRIDGE_PONG_TIMEOUT_MS",    "BRIDGE_DRAIN_TIMEOUT_MS",
-    "BRIDGE_LOG_LEVEL",
+    "BRIDGE_LOG_LEVEL",        "BRIDGE_IPV6_PREFIX",      "BRIDGE_ADDRESS_CONNECTIONS_PER_SECOND",
+    "BRIDGE_ADDRESS_CONNECTION_BURST", "BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS",
 };
 
 // Each test starts and ends with no BRIDGE_* variable set, and removes the files it wrote.
@@ -59,11 +60,11 @@ struct config_fixture {
 
 TEST_CASE_FIXTURE(config_fixture, "defaults") {
     REQUIRE(parse({"--jwt-secret", "s3cret"}) == std::nullopt);
-    CHECK(config.reader.brokers == "127.0.0.1:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"agent-events"});
-    CHECK(config.reader.max_record_bytes == 1u << 20);
+    CHECK(config.kafka.brokers == "127.0.0.1:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"agent-events"});
+    CHECK(config.kafka.max_record_bytes == 1u << 20);
     CHECK(config.reader.metadata_refresh_ms == 5000);
-    CHECK(config.reader.kafka.empty());
+    CHECK(config.kafka.kafka.empty());
     CHECK(config.gateway.listen_host == "0.0.0.0");
     CHECK(config.gateway.port == 8080);
     CHECK(config.gateway.max_sockets_per_user == 3);
@@ -73,6 +74,11 @@ TEST_CASE_FIXTURE(config_fixture, "defaults") {
     CHECK(config.gateway.ping_interval_ms == 30000);
     CHECK(config.gateway.pong_timeout_ms == 10000);
     CHECK(config.gateway.drain_timeout_ms == 5000);
+    CHECK(config.gateway.ipv6_prefix == 64);
+    CHECK(config.gateway.address_connections_per_second == 20);
+    CHECK(config.gateway.address_connection_burst == 256);
+    CHECK(config.gateway.max_pending_auth == 1024);
+    CHECK(config.gateway.max_pending_auth_per_address == 32);
     CHECK(config.jwt.alg == "HS256");
     CHECK(config.jwt.secret == "s3cret");
     CHECK(config.jwt.public_key_pem.empty());
@@ -89,9 +95,9 @@ TEST_CASE_FIXTURE(config_fixture, "flags override the defaults") {
                    "--max-sockets-per-user", "5", "--max-sockets", "200", "--max-inbound-bytes", "1024",
                    "--send-buffer-bytes", "65536", "--ping-interval-ms", "0", "--pong-timeout-ms", "2000",
                    "--drain-timeout-ms", "100", "--log-level", "debug"}) == std::nullopt);
-    CHECK(config.reader.brokers == "k1:9092,k2:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"a", "b"});
-    CHECK(config.reader.max_record_bytes == 2048);
+    CHECK(config.kafka.brokers == "k1:9092,k2:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"a", "b"});
+    CHECK(config.kafka.max_record_bytes == 2048);
     CHECK(config.reader.metadata_refresh_ms == 1000);
     CHECK(config.gateway.listen_host == "127.0.0.1");
     CHECK(config.gateway.port == 9000);
@@ -135,15 +141,27 @@ TEST_CASE_FIXTURE(config_fixture, "environment variables are used when no flag i
     setenv("BRIDGE_LOG_LEVEL", "warn", 1);
     setenv("BRIDGE_KAFKA_PROPERTY", "security.protocol=SSL,ssl.ca.location=/etc/ca.pem", 1);
     REQUIRE(parse({}) == std::nullopt);
-    CHECK(config.reader.brokers == "env-broker:9092");
-    CHECK(config.reader.topics == std::vector<std::string>{"x", "y", "z"});
+    CHECK(config.kafka.brokers == "env-broker:9092");
+    CHECK(config.kafka.topics == std::vector<std::string>{"x", "y", "z"});
     CHECK(config.gateway.listen_host == "127.0.0.1");
     CHECK(config.gateway.port == 7000);
     CHECK(config.jwt.secret == "env-secret");
     CHECK(config.gateway.max_sockets_per_user == 7);
     CHECK(config.log_level == "warn");
-    CHECK(config.reader.kafka ==
+    CHECK(config.kafka.kafka ==
           std::map<std::string, std::string>{{"security.protocol", "SSL"}, {"ssl.ca.location", "/etc/ca.pem"}});
+}
+
+TEST_CASE_FIXTURE(config_fixture, "per-address limits from flags and from the environment") {
+    setenv("BRIDGE_IPV6_PREFIX", "56", 1);
+    setenv("BRIDGE_ADDRESS_CONNECTION_BURST", "20", 1);
+    setenv("BRIDGE_MAX_PENDING_AUTH_PER_ADDRESS", "8", 1);
+    REQUIRE(parse({"--jwt-secret", "s", "--address-connections-per-second", "2.5", "--max-pending-auth-per-address", "4"}) ==
+            std::nullopt);
+    CHECK(config.gateway.ipv6_prefix == 56);
+    CHECK(config.gateway.address_connections_per_second == 2.5);
+    CHECK(config.gateway.address_connection_burst == 20);
+    CHECK(config.gateway.max_pending_auth_per_address == 4);
 }
 
 TEST_CASE_FIXTURE(config_fixture, "a flag beats its environment variable") {
@@ -152,7 +170,7 @@ TEST_CASE_FIXTURE(config_fixture, "a flag beats its environment variable") {
     setenv("BRIDGE_MAX_SOCKETS_PER_USER", "7", 1);
     REQUIRE(parse({"--brokers", "flag-broker:9092", "--jwt-secret", "flag-secret", "--max-sockets-per-user", "2"}) ==
             std::nullopt);
-    CHECK(config.reader.brokers == "flag-broker:9092");
+    CHECK(config.kafka.brokers == "flag-broker:9092");
     CHECK(config.jwt.secret == "flag-secret");
     CHECK(config.gateway.max_sockets_per_user == 2);
 }
@@ -175,6 +193,9 @@ TEST_CASE_FIXTURE(config_fixture, "bad values exit with 2") {
     SUBCASE("empty --topics") { args = {"--jwt-secret", "s", "--topics", ","}; }
     SUBCASE("--max-sockets-per-user 0") { args = {"--jwt-secret", "s", "--max-sockets-per-user", "0"}; }
     SUBCASE("--max-record-bytes not a number") { args = {"--jwt-secret", "s", "--max-record-bytes", "big"}; }
+    SUBCASE("--ipv6-prefix too short") { args = {"--jwt-secret", "s", "--ipv6-prefix", "16"}; }
+    SUBCASE("--ipv6-prefix past 128") { args = {"--jwt-secret", "s", "--ipv6-prefix", "129"}; }
+    SUBCASE("--address-connections-per-second 0") { args = {"--jwt-secret", "s", "--address-connections-per-second", "0"}; }
     SUBCASE("--log-level unknown") { args = {"--jwt-secret", "s", "--log-level", "verbose"}; }
     SUBCASE("unknown flag") { args = {"--jwt-secret", "s", "--no-such-flag"}; }
     CAPTURE(args.size());
@@ -230,13 +251,13 @@ TEST_CASE_FIXTURE(config_fixture, "RS256 reads the public key file's text") {
 
 TEST_CASE_FIXTURE(config_fixture, "--topics a,b gives two topics") {
     REQUIRE(parse({"--jwt-secret", "s", "--topics", "a,b"}) == std::nullopt);
-    CHECK(config.reader.topics == std::vector<std::string>{"a", "b"});
+    CHECK(config.kafka.topics == std::vector<std::string>{"a", "b"});
 }
 
 TEST_CASE_FIXTURE(config_fixture, "--kafka-property key=value") {
     REQUIRE(parse({"--jwt-secret", "s", "--kafka-property", "a=b", "--kafka-property", "sasl.password=x=y",
                    "--kafka-property", "empty="}) == std::nullopt);
-    CHECK(config.reader.kafka == std::map<std::string, std::string>{{"a", "b"}, {"sasl.password", "x=y"}, {"empty", ""}});
+    CHECK(config.kafka.kafka == std::map<std::string, std::string>{{"a", "b"}, {"sasl.password", "x=y"}, {"empty", ""}});
 }
 
 TEST_CASE_FIXTURE(config_fixture, "a broker list that is empty or not host:port exits 2") {

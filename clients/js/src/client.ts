@@ -17,8 +17,11 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** Returns a token for the next connection; called for each one, and again after 4004/4401. */
-export type TokenProvider = () => string | Promise<string>;
+/**
+ * Returns a token for the next connection; called for each one, and again after 4004/4401.
+ * No token (null, undefined, "") stops the client with `auth_failed` and says so: nothing is sent.
+ */
+export type TokenProvider = () => string | null | undefined | Promise<string | null | undefined>;
 
 export interface BridgeClientOptions {
   /** The bridge's socket URL, e.g. `wss://bridge.example/ws`. */
@@ -157,6 +160,7 @@ export class BridgeClient {
   /** Renews the token on the live socket without reconnecting (message auth only). */
   async renewToken(): Promise<void> {
     const token = await this.opts.token();
+    if (typeof token !== "string" || token === "") throw new Error("no token: the token provider returned " + String(token));
     this.token = token;
     this.sendIfOpen({ action: "auth", token });
   }
@@ -182,7 +186,7 @@ export class BridgeClient {
     this.setState("connecting");
     this.emit("connecting", { attempt: this.attempt });
     if (this.sinceMs === undefined) this.sinceMs = this.opts.since ?? this.now();
-    let token: string;
+    let token: string | null | undefined;
     try {
       token = await this.opts.token();
     } catch (err) {
@@ -190,6 +194,10 @@ export class BridgeClient {
       return this.failAuth(refused?.code ?? 0, refused ? `${refused.reason}; ${why}` : why);
     }
     if (this.stopped) return;
+    if (typeof token !== "string" || token === "") {
+      const got = token === "" ? "an empty string" : String(token);
+      return this.failAuth(refused?.code ?? 0, `no token: the token provider returned ${got}; sign in, then connect again`);
+    }
     if (refused !== undefined && token === refused.token) {
       return this.failAuth(refused.code, `${refused.reason}; the token provider gave the same token again`);
     }
@@ -209,7 +217,9 @@ export class BridgeClient {
       return this.retry(1006, "cannot open: " + describe(err));
     }
     this.ws = ws;
-    const resuming = cursor.resume !== undefined || cursor.since !== undefined;
+    // `open`'s `resumed`: this connection continues an earlier one (a reconnect, or `resumeFrom`);
+    // a first connection with `since` only joins late.
+    const continues = cursor.resume !== undefined || !first;
     // From here to `authenticated` (or to open, with the token in the URL): a connect that
     // never completes, e.g. to a worker that died mid-handshake, is dropped and retried too.
     this.authTimer = setTimeout(() => {
@@ -220,10 +230,10 @@ export class BridgeClient {
       if (this.opts.auth !== "query") return ws.send(JSON.stringify({ action: "auth", token, ...cursor }));
       if (this.authTimer !== null) clearTimeout(this.authTimer);
       this.authTimer = null;
-      this.opened(resuming);
+      this.opened(continues);
     };
     ws.onmessage = (ev) => {
-      if (this.ws === ws) this.handleFrame(String(ev.data), resuming);
+      if (this.ws === ws) this.handleFrame(String(ev.data), continues);
     };
     ws.onclose = (ev) => {
       if (this.ws === ws) this.handleClose(ev.code, ev.reason ?? "");

@@ -96,6 +96,18 @@ test("since: the first connection replays from the given time, later ones resume
   client.close();
 });
 
+test("open says resumed only when a connection continues an earlier one, not on a late join", async () => {
+  const { client, log } = makeClient({ options: { since: 1699999940000 } });
+  const opens = () => log.filter(([n]) => n === "open").map(([, v]) => v.resumed);
+  client.connect();
+  const ws1 = await acceptSocket(1);
+  assert.deepEqual(opens(), [false]);
+  ws1.drop(1006);
+  await acceptSocket(2);
+  assert.deepEqual(opens(), [false, true]);
+  client.close();
+});
+
 test("resume_failed: reset callback, and the stale cursor is not used again", async () => {
   let t = 1700000000000;
   const { client, log } = makeClient({ options: { now: () => t, resumeFrom: "agent-events:0:1:1" } });
@@ -197,6 +209,17 @@ test("stop when the provider throws after 4401", async () => {
   assert.match(failed.reason, /^token: expired; the token provider failed: session over/);
   assert.equal(FakeWebSocket.instances.length, 1);
 });
+
+for (const [given, says] of [[null, "null"], [undefined, "undefined"], ["", "an empty string"]]) {
+  test(`a token provider that returns ${says}: auth_failed says so, and no socket opens`, async () => {
+    const { client, log } = makeClient({ token: async () => given });
+    client.connect();
+    await until(() => client.state === "closed");
+    const failed = log.find(([n]) => n === "auth_failed")[1];
+    assert.equal(failed.reason, `no token: the token provider returned ${says}; sign in, then connect again`);
+    assert.equal(FakeWebSocket.instances.length, 0);
+  });
+}
 
 test("subscribe is sent once open, and again after every reconnect; unsubscribe clears it", async () => {
   const { client } = makeClient();

@@ -27,13 +27,17 @@ class DeliveryFailed(Exception):
 def producer_config(brokers, config=None):
     """librdkafka settings: Java's murmur2 partitioner (every language puts a user in the same
     partition), the idempotent producer (a retry cannot duplicate or reorder), acks from all
-    in-sync replicas, a short linger. `config` is passed through and wins."""
+    in-sync replicas, a short linger, 10 s before giving up on a hung broker. `config` is passed
+    through and wins."""
     settings = {
         "bootstrap.servers": brokers,
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
+        # A hung broker holds its requests until this runs out (60 s by default); at 10 s the
+        # events go again, in order and once (idempotent), to the partition's new leader.
+        "socket.timeout.ms": 10000,
     }
     settings.update(config or {})
     return settings
