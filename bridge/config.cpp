@@ -165,7 +165,7 @@ std::optional<int> parse_config(int argc, const char* const* argv, bridge_config
         ->envname("BRIDGE_IO_THREADS")->check(CLI::Range(0, 256));
     app.add_option("--max-inbound-bytes", g.max_inbound_bytes, "Largest client message; larger closes with 1009")
         ->envname("BRIDGE_MAX_INBOUND_BYTES")->check(CLI::Range(64, 1 << 20));
-    app.add_option("--send-buffer-bytes", g.send_buffer_bytes, "Per-socket unsent bytes; past it for 0.5 s, or past 4 times it, the socket closes (4002)")
+    app.add_option("--send-buffer-bytes", g.send_buffer_bytes, "Per-socket unsent bytes, the kernel's included (SO_SNDBUF is a quarter of it, at most 256 KiB); past it for 0.5 s, or past 4 times it, the socket closes (4002)")
         ->envname("BRIDGE_SEND_BUFFER_BYTES")->check(CLI::Range(std::size_t{1024}, std::size_t{256} << 20));
     app.add_option("--ping-interval-ms", g.ping_interval_ms, "Ping every socket this often (0: never)")
         ->envname("BRIDGE_PING_INTERVAL_MS")->check(CLI::Range(0L, 3600000L));

@@ -124,13 +124,16 @@ optional_tls::context_ptr gateway::shard::load_tls() const {
     SSL_CTX* native = context->native_handle();
     // TLS 1.2 and 1.3; for 1.2, forward-secret AEAD suites only (Mozilla's "intermediate").
     SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
-    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | SSL_OP_NO_RENEGOTIATION);
+    context->set_options(ssl::context::default_workarounds | ssl::context::no_compression | SSL_OP_NO_RENEGOTIATION |
+                         SSL_OP_NO_TICKET);
     if (SSL_CTX_set_cipher_list(native, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                         "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
         throw std::runtime_error("TLS cipher list refused by OpenSSL");
-    // Idle sockets give their TLS read and write buffers back. Sockets live for hours:
-    // resumption is worth less than the memory a session cache and tickets hold.
+    // OpenSSL's record buffers go back while a socket is idle (tls_stream keeps none of its
+    // own). Sockets live for hours: resumption is worth less than the memory a session cache
+    // holds and the key that tickets would need; no tickets in TLS 1.2 (SSL_OP_NO_TICKET
+    // above) or 1.3 (num_tickets 0).
     SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(native, 0);
@@ -216,7 +219,16 @@ void gateway::shard::accept_later(const std::error_code& ec, void (shard::*again
 
 void gateway::shard::on_tcp_pre_init(connection_hdl h) {
     std::error_code ec;
-    if (auto con = server.get_con_from_hdl(h, ec)) con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+    auto con = server.get_con_from_hdl(h, ec);
+    if (!con) return;
+    auto& socket = con->get_raw_socket();
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    // A fixed kernel send buffer, counted by the slow-reader rule (gateway_delivery.cpp).
+    socket.set_option(asio::socket_base::send_buffer_size(static_cast<int>(kernel_send_buffer(config.send_buffer_bytes))), ec);
+    asio::socket_base::send_buffer_size size;
+    if (!ec) socket.get_option(size, ec);
+    // What the kernel reports (twice what was asked); its queue may pass it by one segment.
+    if (!ec && size.value() > 0) con->kernel_buffer = static_cast<std::size_t>(size.value()) + 64 * 1024;
 }
 
 // Upgrade requests: path, origin, address, capacity, the token, then the parameters. The
@@ -508,6 +520,7 @@ void gateway::shard::on_end(connection_hdl h, disconnect_reason fallback) {
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
     --metrics.sockets_open;
+    if (con->was_reset()) ++metrics.resets;
     const disconnect_reason why = con->closing ? con->reason : fallback;
     ++metrics.disconnects[static_cast<std::size_t>(why)];
     // Codes only: a client's close reason is its own text, not for our logs.
@@ -569,8 +582,13 @@ void gateway::shard::close_socket(connection_hdl h, uint16_t code, const std::st
     con->reason = reason;
     if (con->registered) registry.leave(con->user, h);
     con->registered = false;
-    // Never authenticated (no user): no 5 s wait for the client's close frame.
-    if (con->user.empty()) con->set_close_handshake_timeout(unauthenticated_close_ms);
+    // Never authenticated (no user): no 5 s wait for the client's close frame. A client that
+    // does not read may never take the close frame: its socket is reset then.
+    if (con->user.empty())
+        con->set_close_handshake_timeout(unauthenticated_close_ms);
+    else if (code == close_slow_reader || code == close_pong_timeout)
+        con->set_close_handshake_timeout(unread_close_timeout_ms);
+    con->reset_if_unread();
     con->close(code, why, ec);
 }
 

@@ -20,6 +20,12 @@ void gateway::shard::start_replay(const connection_ptr& con, connection_hdl h) {
         finish_replay(con->id, {consumers::replay_status::unavailable, "no replay source", {}});
 }
 
+std::size_t gateway::shard::unsent_bytes(const connection_ptr& con) const {
+    std::size_t bytes = con->get_buffered_amount();
+    if (bytes + con->kernel_buffer > config.send_buffer_bytes) bytes += con->get_socket().unsent_in_kernel();
+    return bytes;
+}
+
 // Bytes the io thread queued a moment ago may be unsent only because their write has not
 // been run yet; a socket whose client does not read stays past the limit, or grows past
 // the hard cap.
@@ -50,7 +56,7 @@ void gateway::shard::send_batch(std::shared_ptr<const std::vector<outgoing>> ite
             if (!con->splice.empty() && replayed_already(*con, item)) return;
             if (con->batch_seen != batch_seq) {
                 con->batch_seen = batch_seq;
-                con->buffered_at_batch = con->get_buffered_amount();
+                con->buffered_at_batch = unsent_bytes(con);
                 if (falling_behind(*con, con->buffered_at_batch, now)) {
                     con->closing = true;  // skip it for the rest of the batch; closed below
                     slow.push_back(h);

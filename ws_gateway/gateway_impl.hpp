@@ -2,9 +2,11 @@
 // The gateway's inside, shared by gateway.cpp (accepting, authenticating, closing sockets)
 // and gateway_delivery.cpp (sending live and replayed events). Private to ws_gateway/; the
 // only header that includes websocketpp.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -53,6 +55,18 @@ inline constexpr int lifecycle_logs_per_second = 20;
 // Slow readers: how long unsent bytes may stay past --send-buffer-bytes, and the hard cap.
 inline constexpr int64_t slow_grace_ms = 500;
 inline constexpr std::size_t slow_hard_factor = 4;  // a replay could not run now: reconnect with the same cursor
+
+// The kernel's share of a socket's unsent bytes: SO_SNDBUF is set to a quarter of
+// --send-buffer-bytes, at most 256 KiB (Linux doubles it for its bookkeeping: the kernel
+// holds at most half the limit, and at most 512 KiB). Left to itself the kernel grows it to
+// tcp_wmem's maximum (4 MiB here), where the slow-reader rule did not see it.
+inline std::size_t kernel_send_buffer(std::size_t send_buffer_bytes) {
+    return std::max<std::size_t>(4096, std::min<std::size_t>(send_buffer_bytes / 4, 256 * 1024));
+}
+
+// A socket closed for not reading (4002) or not answering (4003) has this long to take its
+// close frame; what it has not taken then is dropped with a reset (optional_tls).
+inline constexpr long unread_close_timeout_ms = 2000;
 
 // Frames one direct write gathers at most (two iovecs each, under IOV_MAX).
 inline constexpr std::size_t max_gathered_frames = 256;
@@ -115,6 +129,7 @@ struct socket_state {
     uint64_t write_round = 0;           // the last round of writes its frames joined
     uint32_t write_slot = 0;            // where they gather in that round (shard::writes)
     int64_t over_limit_since_ms = 0;    // when its unsent bytes went past the limit; 0: they are not
+    std::size_t kernel_buffer = SIZE_MAX / 4;  // the most its kernel send buffer holds; unknown: any
     disconnect_reason reason = disconnect_reason::client;
     // Replay (resume or late join): asked for, running, and the live events held meanwhile.
     consumers::replay_request replay;
@@ -406,6 +421,10 @@ struct gateway::shard {
     // websocketpp's queue; what the kernel does not take then (or everything otherwise) is
     // queued by websocketpp, which writes queued frames together, so frames stay whole and in order.
     std::error_code send_frames(const connection_ptr& con, const std::vector<const outgoing*>& items);
+
+    // Bytes not yet taken by the client: websocketpp's queue, and the kernel's unsent bytes
+    // (asked of the kernel only when they could take the socket past the limit).
+    std::size_t unsent_bytes(const connection_ptr& con) const;
 
     // A reader is slow when its unsent bytes stay past the limit for slow_grace_ms, or reach
     // slow_hard_factor times the limit. Measured when a batch begins: within one batch a

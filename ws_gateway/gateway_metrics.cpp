@@ -134,6 +134,9 @@ std::string gateway_metrics::text(const std::vector<const gateway_metrics*>& io_
     header(out, "bridge_direct_writes_total", "counter",
            "Event frames written by one sendmsg on an idle plaintext socket (the rest go through the socket's queue).");
     sample(out, "bridge_direct_writes_total", "", sum([](const gateway_metrics& m) { return uint64_t(m.direct_writes); }));
+    header(out, "bridge_sockets_reset_total", "counter",
+           "Sockets closed with a TCP reset: when their close ended, the kernel still held bytes the client had not taken.");
+    sample(out, "bridge_sockets_reset_total", "", sum([](const gateway_metrics& m) { return uint64_t(m.resets); }));
     header(out, "bridge_delivery_latency_seconds", "histogram", "Kafka record timestamp to socket write.");
     std::vector<const latency_histogram*> latencies;
     for (const auto* m : io_threads) latencies.push_back(&m->latency);

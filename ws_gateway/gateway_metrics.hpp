@@ -75,6 +75,7 @@ struct gateway_metrics {
     io_value<uint64_t> accept_errors;  // accept() failures, e.g. out of file descriptors
     std::array<io_value<uint64_t>, event_type_count> delivered{};
     io_value<uint64_t> direct_writes;  // event frames handed to the kernel by one sendmsg, past websocketpp's queue
+    io_value<uint64_t> resets;  // sockets closed with RST: their client had not taken what the kernel held
     latency_histogram latency;
 
     // Prometheus text format: the sum over every io thread, and each one's open sockets.

@@ -8,14 +8,19 @@
 #include <string>
 #include <utility>
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <asio/ssl.hpp>
 #include <websocketpp/common/asio.hpp>
 #include <websocketpp/transport/asio/security/base.hpp>
 
+#include "ws_gateway/tls_stream.hpp"
+
 namespace bridge::gateway::optional_tls {
 
 using tcp_socket = asio::ip::tcp::socket;
-using tls_stream = asio::ssl::stream<tcp_socket&>;
 using context_ptr = std::shared_ptr<asio::ssl::context>;
 
 // What the transport reads and writes: the TLS stream when there is one, else the socket.
@@ -32,7 +37,7 @@ public:
     tls_stream* tls() { return tls_.get(); }
 
     // The context must outlive the stream (the connection holds both).
-    void use_tls(asio::ssl::context& context) { tls_ = std::make_unique<tls_stream>(socket_, context); }
+    void use_tls(asio::ssl::context& context) { tls_ = std::make_unique<tls_stream>(socket_, context.native_handle()); }
 
     template <typename Buffers, typename Handler>
     void async_read_some(const Buffers& buffers, Handler&& handler) {
@@ -56,6 +61,13 @@ public:
     // A plaintext write of the transport is under way: no other bytes may go out now.
     bool writing() const { return writing_; }
 
+    // Bytes the kernel holds that the peer has not acknowledged (SIOCOUTQ); 0 if unknown.
+    std::size_t unsent_in_kernel() {
+        int bytes = 0;
+        if (::ioctl(socket_.native_handle(), SIOCOUTQ, &bytes) != 0 || bytes < 0) return 0;
+        return static_cast<std::size_t>(bytes);
+    }
+
 private:
     tcp_socket socket_;
     bool writing_ = false;
@@ -76,6 +88,14 @@ public:
     tcp_socket& get_raw_socket() { return socket_->lowest_layer(); }
     tcp_socket& get_next_layer() { return socket_->lowest_layer(); }
     stream& get_socket() { return *socket_; }
+
+    // A close the worker started: if, once it ends (the client's close frame, or the
+    // deadline), the kernel still holds bytes the client never took, the socket is reset
+    // (RST) instead of shut down. Shut down, they would stay in the kernel for minutes
+    // (FIN-WAIT-1, retried against a zero window) after the descriptor is gone.
+    void reset_if_unread() { reset_if_unread_ = true; }
+    // The socket was reset that way.
+    bool was_reset() const { return was_reset_; }
 
     std::string get_remote_endpoint(std::error_code& ec) const {
         std::error_code aec;
@@ -129,13 +149,11 @@ protected:
         namespace socket_error = websocketpp::transport::asio::socket::error;
         ec_ = websocketpp::transport::asio::socket::make_error_code(socket_error::tls_handshake_timeout);
         auto self = get_shared();
-        socket_->tls()->async_handshake(asio::ssl::stream_base::server,
-                                        [self, callback](const std::error_code& ec) {
-                                            self->ec_ = ec ? websocketpp::transport::asio::socket::make_error_code(
-                                                                 socket_error::tls_handshake_failed)
-                                                           : std::error_code();
-                                            callback(self->ec_);
-                                        });
+        socket_->tls()->async_handshake([self, callback](const std::error_code& ec) {
+            self->ec_ = ec ? websocketpp::transport::asio::socket::make_error_code(socket_error::tls_handshake_failed)
+                           : std::error_code();
+            callback(self->ec_);
+        });
     }
 
     std::error_code get_ec() const { return ec_; }
@@ -147,8 +165,18 @@ protected:
     }
 
     void async_shutdown(websocketpp::transport::asio::socket::shutdown_handler callback) {
-        if (socket_->tls()) return socket_->tls()->async_shutdown(std::move(callback));
         std::error_code ec;
+        if (reset_if_unread_ && socket_->unsent_in_kernel() > 0) {
+            // Linger 0: close() sends RST and frees the unsent bytes now. Set on the descriptor
+            // itself: asio resets a linger set through it when a socket is destroyed, not closed.
+            const ::linger abort{1, 0};
+            ::setsockopt(socket_->lowest_layer().native_handle(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+            socket_->lowest_layer().close(ec);  // pending reads and writes end with operation_aborted
+            was_reset_ = true;
+            return callback(std::error_code());
+        }
+        // close_notify if the socket takes it now; waiting for the client's would gain nothing.
+        if (socket_->tls()) socket_->tls()->shutdown();
         socket_->lowest_layer().shutdown(tcp_socket::shutdown_both, ec);
         callback(ec);
     }
@@ -160,6 +188,8 @@ private:
     strand_ptr strand_;
     std::error_code ec_;
     websocketpp::connection_hdl hdl_;
+    bool reset_if_unread_ = false;
+    bool was_reset_ = false;
 };
 
 // The endpoint half: the TLS context new connections use; none for plaintext. Replacing it

@@ -303,6 +303,32 @@ def test_wss_end_to_end_with_certificate_reload_on_sighup(kafka, bridge_factory,
     assert "keeping the previous TLS certificate" in bridge.logs()
 
 
+def test_wss_carries_a_burst_of_large_events_whole_and_in_order(kafka, bridge_factory, tmp_path):
+    # Many TLS records each way, writes that fill the socket and wait: the TLS stream's paths
+    # beyond the handshake.
+    cert, key = make_cert(tmp_path, "burst")
+    topic = kafka.create_topic(1)
+    count, blob = 300, "y" * 20000
+    # The client reads only once all is produced: room for all of it.
+    bridge = bridge_factory(topic, tls_cert_file=cert, tls_key_file=key, send_buffer_bytes=16 << 20)
+
+    async def run():
+        ws = await connect(f"wss://127.0.0.1:{bridge.port}/ws", ssl=ssl.create_default_context(cafile=str(cert)),
+                           additional_headers={"Authorization": "Bearer " + make_token("burst")}, max_size=None)
+        await ws.send('{"action":"subscribe","thread_id":"thread-1"}')
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        for i in range(count):
+            kafka.produce(topic, "burst", envelope("burst", payload={"text": blob, "step": i + 1}))
+        kafka.flush()
+        got = await receive_events(ws, count, timeout=60)
+        await ws.close()
+        return got
+
+    got = asyncio.run(run())
+    assert [f["payload"]["step"] for f in got] == list(range(1, count + 1))
+    assert all(f["payload"]["text"] == blob for f in got)
+
+
 def test_tls_below_1_2_is_refused(kafka, bridge_factory, tmp_path):
     cert, key = make_cert(tmp_path, "old")
     topic = kafka.create_topic(1)
@@ -314,6 +340,36 @@ def test_tls_below_1_2_is_refused(kafka, bridge_factory, tmp_path):
     r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{bridge.port}", "-tls1_2"],
                        input="", capture_output=True, text=True, timeout=20)
     assert "ECDHE" in r.stdout and "GCM" in r.stdout or "CHACHA20" in r.stdout, r.stdout
+
+
+def test_tls_issues_no_session_tickets(kafka, bridge_factory, tmp_path):
+    # Sockets live for hours: a ticket would only cost memory and a key to keep (issue 23).
+    cert, key = make_cert(tmp_path, "tickets")
+    topic = kafka.create_topic(1)
+    bridge = bridge_factory(topic, tls_cert_file=cert, tls_key_file=key)
+    # openssl's own client, TLS 1.2: the session it saves carries no ticket.
+    session = tmp_path / "session.pem"
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{bridge.port}", "-tls1_2",
+                        "-sess_out", str(session)], input="", capture_output=True, text=True, timeout=20)
+    assert "Protocol  : TLSv1.2" in r.stdout, r.stdout
+    assert "TLS session ticket" not in r.stdout, r.stdout
+    if session.exists() and session.stat().st_size:  # nothing is saved when nothing could resume
+        described = subprocess.run(["openssl", "sess_id", "-in", str(session), "-noout", "-text"],
+                                   capture_output=True, text=True, timeout=20, check=True).stdout
+        assert "TLS session ticket" not in described, described
+    # Python's, TLS 1.2 and 1.3, after an HTTP answer (1.3 tickets come after the handshake).
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        context = ssl.create_default_context(cafile=str(cert))
+        context.minimum_version = context.maximum_version = version
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while chunk := tls.recv(4096):
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+                assert tls.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+                assert not tls.session.has_ticket, f"{tls.version()}: a session ticket was issued"
 
 
 def test_tls_needs_both_files(kafka, tmp_path):
