@@ -137,7 +137,7 @@ def test_decompression_bombs_do_not_blow_a_workers_memory(kafka, bridge_factory)
     asyncio.run(run())
     peak = peak_rss_mib(bridge)
     print(f"peak RSS {before:.0f} MiB before the bombs, {peak:.0f} MiB after")
-    assert peak < 200, f"peak RSS {peak:.0f} MiB"
+    assert peak < 128, f"peak RSS {peak:.0f} MiB"  # 60 measured; a 600 MiB gzip bomb took 600+ before
     # gzip, lz4 and zstd inflate past the limit and are skipped; snappy cannot, and is only too large.
     assert bridge.metric("bridge_unreadable_batches_total", topic=topic) == 3
     assert bridge.metric("bridge_records_rejected_total", reason="too_large") == 1
