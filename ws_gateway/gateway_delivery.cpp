@@ -22,6 +22,13 @@ void gateway::shard::start_replay(const connection_ptr& con, connection_hdl h) {
 
 std::size_t gateway::shard::unsent_bytes(const connection_ptr& con) const {
     std::size_t bytes = con->get_buffered_amount();
+    // websocketpp takes its queue off the count when a write starts: a client that never
+    // reads can hold a whole gathered write there. What it was handed less what it wrote
+    // counts that write too.
+    if (!con->is_secure()) {
+        const uint64_t written = con->get_socket().written();
+        if (con->handed > written) bytes = std::max<std::size_t>(bytes, con->handed - written);
+    }
     if (bytes + con->kernel_buffer > config.send_buffer_bytes) bytes += con->get_socket().unsent_in_kernel();
     return bytes;
 }
@@ -107,6 +114,7 @@ void gateway::shard::write_pending(pending_write& w, int64_t now) {
 
 void gateway::shard::send_text(const connection_ptr& con, const std::string& text) {
     if (con->write_round == write_round) write_pending(writes[con->write_slot], now_ms());
+    con->handed += text.size() + 4;  // with its frame header
     con->send(text, websocketpp::frame::opcode::text);
 }
 
@@ -140,13 +148,16 @@ std::error_code gateway::shard::send_frames(const connection_ptr& con, const std
                     bytes.append(static_cast<const char*>(parts[p].iov_base) + left, parts[p].iov_len - left);
                 rest->set_header("");
                 rest->set_prepared(true);
+                con->handed += bytes.size();
                 if (auto ec = con->send(rest)) return ec;
                 ++queued_from;
             }
         }
     }
-    for (std::size_t i = queued_from; i < items.size(); ++i)
+    for (std::size_t i = queued_from; i < items.size(); ++i) {
+        con->handed += items[i]->frame->get_header().size() + items[i]->frame->get_payload().size();
         if (auto ec = con->send(items[i]->frame)) return ec;
+    }
     return {};
 }
 

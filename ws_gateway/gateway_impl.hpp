@@ -129,6 +129,7 @@ struct socket_state {
     uint64_t write_round = 0;           // the last round of writes its frames joined
     uint32_t write_slot = 0;            // where they gather in that round (shard::writes)
     int64_t over_limit_since_ms = 0;    // when its unsent bytes went past the limit; 0: they are not
+    uint64_t handed = 0;  // bytes handed to websocketpp to write (its own control frames aside)
     std::size_t kernel_buffer = SIZE_MAX / 4;  // the most its kernel send buffer holds; unknown: any
     disconnect_reason reason = disconnect_reason::client;
     // Replay (resume or late join): asked for, running, and the live events held meanwhile.

@@ -54,12 +54,16 @@ public:
         socket_.async_write_some(buffers, [this, h = std::forward<Handler>(handler)](const std::error_code& ec,
                                                                                       std::size_t n) mutable {
             writing_ = false;
+            written_ += n;
             h(ec, n);
         });
     }
 
     // A plaintext write of the transport is under way: no other bytes may go out now.
     bool writing() const { return writing_; }
+
+    // Bytes the transport's plaintext writes have handed to the kernel so far.
+    uint64_t written() const { return written_; }
 
     // Bytes the kernel holds that the peer has not acknowledged (SIOCOUTQ); 0 if unknown.
     std::size_t unsent_in_kernel() {
@@ -71,6 +75,7 @@ public:
 private:
     tcp_socket socket_;
     bool writing_ = false;
+    uint64_t written_ = 0;
     std::unique_ptr<tls_stream> tls_;  // declared after the socket it refers to
 };
 
